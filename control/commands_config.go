@@ -1,0 +1,228 @@
+package control
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/vnet-xdp/vnet/overlay"
+	"github.com/vnet-xdp/vnet/overlay/wire"
+)
+
+// DefaultPeerPort is the port peer.add stores when none is given: the vnet
+// UDP port 1798 (if_varp.h in the original vnet sources).
+const DefaultPeerPort = 1798
+
+// MaxDeviceName is the longest device name vnet.add accepts. Linux allows
+// 15 bytes (IFNAMSIZ 16 with the NUL), and the daemon derives a second
+// device name by appending '+'.
+const MaxDeviceName = 14
+
+func (ev *evaluator) vnetAdd(a args, out []byte) ([]byte, *Error) {
+	id, idText, err := a.vnetID("id")
+	if err != nil {
+		return out, err
+	}
+	if uerr := id.CheckUsable(); uerr != nil {
+		return out, invalidf(idText, "%s: %v", a.command, uerr)
+	}
+	cfg := overlay.VnetConfig{ID: id}
+
+	if name, ok := a.optional("vnetif"); ok {
+		if nerr := checkDeviceName(name); nerr != nil {
+			return out, invalidf(name, "%s: %v", a.command, nerr)
+		}
+		cfg.Device = name
+	}
+	if level, ok := a.optional("security"); ok {
+		sec, serr := overlay.ParseSecurity(level)
+		if serr != nil {
+			return out, invalidf(level, "%s: %v", a.command, serr)
+		}
+		cfg.Security = sec
+	}
+
+	if derr := ev.dp.AddVnet(cfg); derr != nil {
+		return out, dataplaneError(derr, "add vnet "+id.String(), "vnet "+id.String(), idText)
+	}
+	return out, nil
+}
+
+func (ev *evaluator) vnetDel(a args, out []byte) ([]byte, *Error) {
+	id, idText, err := a.vnetID("id")
+	if err != nil {
+		return out, err
+	}
+	if derr := ev.dp.DeleteVnet(id); derr != nil {
+		return out, dataplaneError(derr, "delete vnet "+id.String(), "vnet "+id.String(), idText)
+	}
+	return out, nil
+}
+
+func (ev *evaluator) vifAdd(a args, out []byte) ([]byte, *Error) {
+	id, idText, mac, macText, err := a.vif()
+	if err != nil {
+		return out, err
+	}
+	if mac.IsMulticast() || mac.IsZero() {
+		return out, invalidf(macText, "%s: MAC address %s is not a unicast address (use the MAC of a local interface)", a.command, mac)
+	}
+	if derr := ev.dp.AddVif(id, mac); derr != nil {
+		return out, ev.vifError(derr, "add", id, idText, mac, macText)
+	}
+	return out, nil
+}
+
+func (ev *evaluator) vifDel(a args, out []byte) ([]byte, *Error) {
+	id, idText, mac, macText, err := a.vif()
+	if err != nil {
+		return out, err
+	}
+	if derr := ev.dp.DeleteVif(id, mac); derr != nil {
+		return out, ev.vifError(derr, "delete", id, idText, mac, macText)
+	}
+	return out, nil
+}
+
+// vif parses the (vnet ID) and (vmac MAC) fields of vif.add and vif.del.
+func (a args) vif() (wire.VnetID, string, wire.MAC, string, *Error) {
+	id, idText, err := a.vnetID("vnet")
+	if err != nil {
+		return id, idText, wire.MAC{}, "", err
+	}
+	macText, err := a.required("vmac")
+	if err != nil {
+		return id, idText, wire.MAC{}, "", err
+	}
+	mac, perr := wire.ParseMAC(macText)
+	if perr != nil {
+		return id, idText, mac, macText, invalidf(macText, "%s: %v", a.command, perr)
+	}
+	return id, idText, mac, macText, nil
+}
+
+// vifError classifies a failed vif command; verb is "add" or "delete". The
+// rejected value is the vnet id when the vnet does not exist, else the MAC.
+func (ev *evaluator) vifError(err error, verb string, id wire.VnetID, idText string, mac wire.MAC, macText string) *Error {
+	op := fmt.Sprintf("%s vif %s in vnet %s", verb, mac, id)
+	for _, v := range ev.dp.Vnets() {
+		if v.ID == id {
+			return dataplaneError(err, op, fmt.Sprintf("vif %s in vnet %s", mac, id), macText)
+		}
+	}
+	return dataplaneError(err, op, "vnet "+id.String(), idText)
+}
+
+func (ev *evaluator) peerAdd(a args, out []byte) ([]byte, *Error) {
+	addr, addrText, err := a.peerAddr()
+	if err != nil {
+		return out, err
+	}
+	port := uint16(DefaultPeerPort)
+	if text, ok := a.optional("port"); ok {
+		p, perr := parsePort(text)
+		if perr != nil {
+			return out, invalidf(text, "%s: %v", a.command, perr)
+		}
+		port = p
+	}
+	if derr := ev.dp.AddPeer(addr, port); derr != nil {
+		return out, dataplaneError(derr, "add peer "+addr.String(), "peer "+addr.String(), addrText)
+	}
+	return out, nil
+}
+
+func (ev *evaluator) peerDel(a args, out []byte) ([]byte, *Error) {
+	addr, addrText, err := a.peerAddr()
+	if err != nil {
+		return out, err
+	}
+	if derr := ev.dp.DeletePeer(addr); derr != nil {
+		return out, dataplaneError(derr, "delete peer "+addr.String(), "peer "+addr.String(), addrText)
+	}
+	return out, nil
+}
+
+// peerAddr parses the (addr A.B.C.D) field of the peer commands, which
+// must be a unicast address.
+func (a args) peerAddr() (netip.Addr, string, *Error) {
+	text, err := a.required("addr")
+	if err != nil {
+		return netip.Addr{}, "", err
+	}
+	addr, perr := parseIPv4(text)
+	if perr != nil {
+		return addr, text, invalidf(text, "%s: %v", a.command, perr)
+	}
+	if addr.IsMulticast() || addr.IsUnspecified() || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return addr, text, invalidf(text, "%s: address %s is not a unicast address (use the peer host's own IPv4 address)", a.command, addr)
+	}
+	return addr, text, nil
+}
+
+func (ev *evaluator) varpMcaddr(a args, out []byte) ([]byte, *Error) {
+	text, err := a.required("addr")
+	if err != nil {
+		return out, err
+	}
+	addr, perr := parseIPv4(text)
+	if perr != nil {
+		return out, invalidf(text, "%s: %v", a.command, perr)
+	}
+	if !addr.IsMulticast() {
+		return out, invalidf(text, "%s: address %s is not a multicast group (use an address from 224.0.0.0 to 239.255.255.255, such as 224.10.0.1)", a.command, addr)
+	}
+	if derr := ev.dp.SetGroup(addr); derr != nil {
+		return out, dataplaneError(derr, "set multicast group "+addr.String(), "multicast group "+addr.String(), text)
+	}
+	return out, nil
+}
+
+func (ev *evaluator) varpFlush(_ args, out []byte) ([]byte, *Error) {
+	ev.dp.FlushVarp()
+	return out, nil
+}
+
+// parseIPv4 accepts only a dotted quad of four decimal numbers from 0 to
+// 255 without leading zeros. The original also took shorthand such as
+// "10.1" and hex components, which this rejects.
+func parseIPv4(text string) (netip.Addr, error) {
+	addr, err := netip.ParseAddr(text)
+	if err != nil || !addr.Is4() {
+		return netip.Addr{}, fmt.Errorf("invalid IPv4 address %q (use four decimal numbers from 0 to 255 separated by dots, such as 198.18.0.1)", text)
+	}
+	return addr, nil
+}
+
+// parsePort accepts a decimal number from 1 to 65535.
+func parsePort(text string) (uint16, error) {
+	bad := len(text) == 0 || len(text) > 5
+	for i := 0; i < len(text) && !bad; i++ {
+		bad = text[i] < '0' || text[i] > '9'
+	}
+	if !bad {
+		n, _ := strconv.Atoi(text)
+		if n >= 1 && n <= 65535 {
+			return uint16(n), nil
+		}
+	}
+	return 0, fmt.Errorf("invalid port %q (use a decimal number from 1 to 65535)", text)
+}
+
+// checkDeviceName accepts 1 to MaxDeviceName characters from
+// [A-Za-z0-9_.-], other than "." and "..", which Linux reserves.
+func checkDeviceName(name string) error {
+	if len(name) < 1 || len(name) > MaxDeviceName {
+		return fmt.Errorf("invalid device name %q: it has %d characters (use 1 to %d)", name, len(name), MaxDeviceName)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return fmt.Errorf("invalid device name %q: character %s is not allowed (use letters, digits, '_', '.' and '-')", name, printable(c))
+		}
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("invalid device name %q (Linux reserves . and ..)", name)
+	}
+	return nil
+}
