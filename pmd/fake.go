@@ -17,13 +17,16 @@ import (
 // worker is not running, or from Handler callbacks and Worker.Call.
 type FakeKernel struct {
 	sock *Socket
-	// spare holds frames taken from the fill ring that could not be
-	// delivered because the RX ring was full; they are used first, as
+	// spare contains frames taken from the fill ring that could not be
+	// delivered because the RX ring was full. They are used first, as
 	// the kernel's buffer pool does.
-	spare  []uint64
-	sent   [][]byte
-	down   bool
-	closed bool
+	spare []uint64
+	sent  [][]byte
+	// discard counts transmitted frames without keeping them.
+	discard bool
+	count   int
+	down    bool
+	closed  bool
 
 	// Counters comparable to XDP_STATISTICS.
 	RxDropped, RxRingFull, FillEmpty, TxDropped uint64
@@ -116,6 +119,8 @@ func (k *FakeKernel) transmit() {
 		if d.Addr+uint64(d.Len) > uint64(len(u.area)) || u.Headroom(d.Addr)+d.Len > u.frameSize {
 			// The kernel counts and skips invalid descriptors.
 			k.TxDropped++
+		} else if k.discard {
+			k.count++
 		} else {
 			k.sent = append(k.sent, append([]byte(nil), u.area[d.Addr:d.Addr+uint64(d.Len)]...))
 		}
@@ -132,6 +137,13 @@ func (k *FakeKernel) Transmitted() [][]byte {
 	k.sent = nil
 	return s
 }
+
+// SetDiscard makes later transmissions be counted and discarded instead
+// of copied, for allocation tests and benchmarks.
+func (k *FakeKernel) SetDiscard(discard bool) { k.discard = discard }
+
+// Discarded returns the number of frames discarded since SetDiscard(true).
+func (k *FakeKernel) Discarded() int { return k.count }
 
 // SetLinkDown makes the simulated device drop received frames and stop
 // transmitting, or resume.

@@ -47,7 +47,7 @@ type PortStats struct {
 	RxWakeups counter
 
 	// Kernel counters from XDP_STATISTICS.
-	KernRxDropped, KernRxInvalid, KernTxInvalid   counter
+	KernRxDropped, KernRxInvalid, KernTxInvalid    counter
 	KernRxRingFull, KernFillEmpty, KernTxRingEmpty counter
 }
 

@@ -304,7 +304,12 @@ func (w *Worker) flush() {
 // Run polls until Stop is called. It locks the goroutine to its thread
 // and pins the thread to the configured CPU.
 func (w *Worker) Run() error {
-	if !w.state.CompareAndSwap(workerNew, workerRunning) {
+	// Under w.mu, so that a control method never runs an event inline
+	// while the worker starts.
+	w.mu.Lock()
+	started := w.state.CompareAndSwap(workerNew, workerRunning)
+	w.mu.Unlock()
+	if !started {
 		return fmt.Errorf("run worker %d: already started", w.cfg.ID)
 	}
 	defer close(w.stopped)
@@ -361,6 +366,16 @@ func (w *Worker) Run() error {
 		}
 	}
 	return nil
+}
+
+// PollOnce services every port once, as one loop of Run does, and
+// reports whether any frame arrived. Tests and benchmarks drive a worker
+// with it instead of Run; it must not be called while Run is running.
+func (w *Worker) PollOnce() bool {
+	if w.state.Load() == workerRunning {
+		panic("pmd: PollOnce called while the worker runs")
+	}
+	return w.pollOnce()
 }
 
 // pollOnce services every port once and reports whether any frame

@@ -1,0 +1,207 @@
+// Command vnetd runs the vnet dataplane: it carries the Ethernet frames
+// of virtual networks between hosts over an IPv4 underlay, polling
+// AF_XDP sockets, and takes configuration commands on a unix socket.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/vnet-xdp/vnet/control"
+	"github.com/vnet-xdp/vnet/overlay"
+	"github.com/vnet-xdp/vnet/pmd"
+	"github.com/vnet-xdp/vnet/pmd/xdpprog"
+)
+
+// stringList is a flag that may be repeated or given as a comma-separated
+// list.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+type options struct {
+	ifaces    stringList
+	socket    string
+	group     string
+	groupTTL  int
+	queues    int
+	cpus      string
+	bindMode  string
+	zerocopy  bool
+	xdpMode   string
+	logLevel  string
+	logFormat string
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("vnetd", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: vnetd --iface NAME [options]\n\nvnetd carries vnet traffic over the underlay interfaces with AF_XDP and\ntakes commands on a unix socket (see vn).\n\noptions:\n")
+		fs.PrintDefaults()
+	}
+	fs.Var(&o.ifaces, "iface", "underlay `interface` (repeat or separate with commas); each needs an IPv4 address")
+	fs.StringVar(&o.socket, "socket", "/tmp/vnetd", "`path` of the command socket")
+	fs.StringVar(&o.group, "mcast-addr", "224.10.0.1", "multicast group `address` for broadcast, multicast and unknown unicast frames")
+	fs.IntVar(&o.groupTTL, "mcast-ttl", overlay.DefaultGroupTTL, "IPv4 `TTL` of packets sent to the group")
+	fs.IntVar(&o.queues, "queues", 1, "`number` of queues served on each underlay interface, one worker each")
+	fs.StringVar(&o.cpus, "cpus", "", "comma-separated `list` of CPUs to pin the workers to, one per queue (default: the last CPUs)")
+	fs.StringVar(&o.bindMode, "bind-mode", "auto", "AF_XDP bind `mode` of the underlay sockets: auto, copy or zerocopy")
+	fs.BoolVar(&o.zerocopy, "zerocopy", false, "require zero-copy AF_XDP on the underlay (same as --bind-mode zerocopy)")
+	fs.StringVar(&o.xdpMode, "xdp-mode", "auto", "XDP attach `mode` on the underlay: auto, native or generic")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "console", "log `format`: console or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (options start with --)", fs.Arg(0))
+	}
+	if len(o.ifaces) == 0 {
+		fs.Usage()
+		return nil, errors.New("no underlay interface given (use --iface NAME)")
+	}
+	return o, nil
+}
+
+func (o *options) engineConfig(log *zap.Logger) (overlay.Config, error) {
+	c := overlay.Config{Interfaces: o.ifaces, GroupTTL: o.groupTTL, Queues: o.queues, Logger: log}
+	g, err := netip.ParseAddr(o.group)
+	if err != nil || !g.Is4() || !g.IsMulticast() {
+		return c, fmt.Errorf("invalid --mcast-addr %q (use an IPv4 multicast address such as 224.10.0.1)", o.group)
+	}
+	c.Group = g
+	if o.cpus != "" {
+		for _, f := range strings.Split(o.cpus, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("invalid --cpus entry %q (use CPU numbers such as 1,2)", f)
+			}
+			c.CPUs = append(c.CPUs, n)
+		}
+	}
+	if c.BindMode, err = pmd.ParseBindMode(o.bindMode); err != nil {
+		return c, err
+	}
+	if o.zerocopy {
+		c.BindMode = pmd.BindZeroCopy
+	}
+	switch o.xdpMode {
+	case "auto":
+		c.XDPMode = xdpprog.ModeAuto
+	case "native":
+		c.XDPMode = xdpprog.ModeNative
+	case "generic":
+		c.XDPMode = xdpprog.ModeGeneric
+	default:
+		return c, fmt.Errorf("invalid --xdp-mode %q (use auto, native or generic)", o.xdpMode)
+	}
+	return c, nil
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q (use debug, info, warn or error)", level)
+	}
+	var cfg zap.Config
+	switch format {
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	case "json":
+		cfg = zap.NewProductionConfig()
+	default:
+		return nil, fmt.Errorf("invalid --log-format %q (use console or json)", format)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.DisableCaller = true
+	return cfg.Build()
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	o, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "vnetd:", err)
+		return 2
+	}
+	log, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vnetd:", err)
+		return 2
+	}
+	defer log.Sync()
+	c, err := o.engineConfig(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vnetd:", err)
+		return 2
+	}
+
+	eng, err := overlay.New(c)
+	if err != nil {
+		log.Error("start dataplane", zap.Error(err))
+		return 1
+	}
+	if err := eng.Start(); err != nil {
+		log.Error("start dataplane", zap.Error(err))
+		eng.Close()
+		return 1
+	}
+	srv, err := control.Listen(control.Config{Path: o.socket, Dataplane: eng, Logger: log})
+	if err != nil {
+		log.Error("open command socket", zap.Error(err))
+		eng.Close()
+		return 1
+	}
+	log.Info("vnetd started", zap.Strings("interfaces", o.ifaces), zap.String("socket", o.socket))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	status := 0
+	select {
+	case s := <-sigs:
+		log.Info("stopping", zap.Stringer("signal", s))
+	case err := <-served:
+		if err != nil {
+			log.Error("command socket failed", zap.Error(err))
+			status = 1
+		}
+	}
+	if err := srv.Close(); err != nil {
+		log.Warn("close command socket", zap.Error(err))
+	}
+	if err := eng.Close(); err != nil {
+		log.Error("stop dataplane", zap.Error(err))
+		status = 1
+	}
+	log.Info("vnetd stopped")
+	return status
+}

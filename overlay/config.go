@@ -1,0 +1,125 @@
+package overlay
+
+import (
+	"sync/atomic"
+
+	"github.com/vnet-xdp/vnet/overlay/wire"
+	"github.com/vnet-xdp/vnet/pmd"
+)
+
+// config is an immutable snapshot of everything the data path reads.
+// The control goroutine builds a new one for every change and swaps it
+// in whole; workers load it once per batch.
+type config struct {
+	group    [4]byte
+	groupMAC wire.MAC
+	groupTTL uint8
+
+	underlay []*underlayPort
+	// local lists the addresses of the underlay ports.
+	local    [][4]byte
+	vnets    map[wire.VnetID]*vnet
+	nextHops map[[4]byte]nextHop
+	peers    []*peer
+	// bindings maps each worker's ports to what they carry.
+	bindings [][]binding
+}
+
+// underlayPort is one underlay interface.
+type underlayPort struct {
+	name    string
+	ifindex int
+	mac     wire.MAC
+	addr    [4]byte
+	mtu     int
+	// ports holds the pmd port of each worker on this interface, or -1
+	// where the worker has no queue on it.
+	ports []pmd.PortID
+}
+
+// vnet is one configured vnet, as the data path reads it.
+type vnet struct {
+	id       wire.VnetID
+	index    uint16
+	device   string
+	dpDevice string
+	security Security
+	mtu      int
+	// maxFrame is the largest inner frame: the MTU plus an Ethernet
+	// header and one VLAN tag.
+	maxFrame int
+	ports    []pmd.PortID
+	stats    []vnetStats
+}
+
+// nextHop is the underlay port and Ethernet address through which a
+// unicast underlay destination is reached.
+type nextHop struct {
+	port int
+	mac  wire.MAC
+}
+
+// peer is a host that receives unicast copies of group traffic.
+type peer struct {
+	addr [4]byte
+	port uint16
+	tx   atomic.Uint64
+	rx   atomic.Uint64
+}
+
+type bindingKind uint8
+
+const (
+	bindNone bindingKind = iota
+	bindUnderlay
+	bindDevice
+)
+
+type binding struct {
+	kind     bindingKind
+	underlay int
+	vnet     *vnet
+}
+
+func (c *config) binding(worker int, port pmd.PortID) binding {
+	if worker >= len(c.bindings) || int(port) >= len(c.bindings[worker]) || port < 0 {
+		return binding{}
+	}
+	return c.bindings[worker][port]
+}
+
+func (c *config) isLocal(a [4]byte) bool {
+	for _, l := range c.local {
+		if l == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *config) isPeer(a [4]byte) bool {
+	for _, p := range c.peers {
+		if p.addr == a {
+			return true
+		}
+	}
+	return false
+}
+
+// countPeerRx counts a copy received from peer a. Counting races between
+// workers only make the count approximate in the moment.
+func (c *config) countPeerRx(a [4]byte) {
+	for _, p := range c.peers {
+		if p.addr == a {
+			p.rx.Add(1)
+			return
+		}
+	}
+}
+
+// clone returns a shallow copy whose maps and slices the caller may
+// replace without affecting c.
+func (c *config) clone() *config {
+	n := *c
+	return &n
+}

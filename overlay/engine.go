@@ -1,0 +1,450 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vnet-xdp/vnet/overlay/wire"
+	"github.com/vnet-xdp/vnet/pmd"
+	"github.com/vnet-xdp/vnet/pmd/xdpprog"
+	"github.com/vnet-xdp/vnet/ring"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Interfaces are the underlay interfaces, each with an IPv4 address.
+	Interfaces []string
+	// Group is the multicast group for broadcast, multicast and unknown
+	// unicast frames; the zero value selects wire.DefaultGroup.
+	Group netip.Addr
+	// GroupTTL is the IPv4 TTL of packets sent to the group; 0 selects 1,
+	// so group traffic stays on the local segment (peers relay it
+	// further).
+	GroupTTL int
+	// Queues is the number of queues served on each underlay interface,
+	// one worker per queue; 0 selects 1.
+	Queues int
+	// CPUs lists the CPU each worker is pinned to. Empty pins worker i to
+	// the (i+1)-th last CPU, so that CPU 0 is left to the control
+	// goroutine and the kernel when there are enough CPUs.
+	CPUs []int
+	// BindMode selects zero-copy or copy mode for the underlay sockets.
+	BindMode pmd.BindMode
+	// XDPMode selects native or generic XDP on the underlay interfaces.
+	XDPMode xdpprog.AttachMode
+	// Umem sizes each worker's UMEM; the zero value selects
+	// pmd.DefaultUmemConfig.
+	Umem pmd.UmemConfig
+	// MaxVarpEntries and MaxVifs bound the VARP cache and the vif table;
+	// 0 selects 65536 and 16384.
+	MaxVarpEntries, MaxVifs int
+	// EntryTTL is how long VARP and vif entries live after they were last
+	// confirmed; 0 selects 60 s, the original's value.
+	EntryTTL time.Duration
+	// SpinPolls is passed to each worker (see pmd.WorkerConfig).
+	SpinPolls int
+	Logger    *zap.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxVarpEntries = 65536
+	DefaultMaxVifs        = 16384
+	DefaultEntryTTL       = 60 * time.Second
+	// DefaultGroupTTL keeps group traffic on the local segment, as the
+	// original vnetd's sends through a kernel socket did.
+	DefaultGroupTTL = 1
+	// maxVnets is the number of vnet indices a table key can hold.
+	maxVnets = 1<<16 - 1
+)
+
+// Ring sizes of the sockets. Underlay ports carry the traffic of every
+// vnet; device ports one vnet's.
+var (
+	underlayRings = pmd.RingConfig{Fill: 4096, Completion: 2048, Rx: 2048, Tx: 2048}
+	deviceRings   = pmd.RingConfig{Fill: 1024, Completion: 1024, Rx: 1024, Tx: 1024}
+)
+
+const deviceFillTarget = 512
+
+// Engine is the vnet dataplane: workers polling AF_XDP sockets on the
+// underlay interfaces and on each vnet's device, and the control state
+// that configures them. It implements the command socket's Dataplane.
+type Engine struct {
+	cfg  atomic.Pointer[config]
+	conf Config
+	log  *zap.Logger
+
+	// mu serialises configuration changes.
+	mu       sync.Mutex
+	prog     *xdpprog.Program
+	workers  []*engineWorker
+	underlay []*underlayState
+	vnets    map[wire.VnetID]*vnetState
+	peers    []*peer
+	slots    *slotAllocator
+	indices  *indexAllocator
+
+	varp *macTable
+	vifs *macTable
+	// static lists the vifs added by command; they do not expire.
+	static map[macKey]bool
+
+	resolveQ *ring.MPSC[[4]byte]
+	resolver *resolver
+
+	start    time.Time
+	stop     chan struct{}
+	bg       sync.WaitGroup
+	started  bool
+	closed   bool
+	closeErr error
+}
+
+type engineWorker struct {
+	w    *pmd.Worker
+	pipe *pipeline
+	cpu  int
+	done chan error
+}
+
+// New sets up the underlay interfaces and the workers. The dataplane
+// starts moving frames when Start is called.
+func New(c Config) (*Engine, error) {
+	if err := c.fill(); err != nil {
+		return nil, err
+	}
+	q, err := ring.NewMPSC[[4]byte](1024)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		conf:     c,
+		log:      c.Logger,
+		vnets:    make(map[wire.VnetID]*vnetState),
+		varp:     newMacTable(c.MaxVarpEntries),
+		vifs:     newMacTable(c.MaxVifs),
+		static:   make(map[macKey]bool),
+		resolveQ: q,
+		start:    time.Now(),
+		stop:     make(chan struct{}),
+		indices:  newIndexAllocator(maxVnets),
+	}
+	if err := e.setup(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (c *Config) fill() error {
+	if len(c.Interfaces) == 0 {
+		return errors.New("no underlay interface given (use --iface NAME)")
+	}
+	if !c.Group.IsValid() {
+		c.Group = wire.DefaultGroup
+	}
+	if !c.Group.Is4() || !c.Group.IsMulticast() {
+		return fmt.Errorf("invalid group address %s (use an IPv4 multicast address)", c.Group)
+	}
+	if c.GroupTTL == 0 {
+		c.GroupTTL = DefaultGroupTTL
+	}
+	if c.GroupTTL < 1 || c.GroupTTL > 255 {
+		return fmt.Errorf("invalid group TTL %d (use 1 to 255)", c.GroupTTL)
+	}
+	if c.Queues == 0 {
+		c.Queues = 1
+	}
+	if c.Queues < 1 || c.Queues > 256 {
+		return fmt.Errorf("invalid queue count %d (use 1 to 256)", c.Queues)
+	}
+	if len(c.CPUs) == 0 {
+		n := runtime.NumCPU()
+		for i := 0; i < c.Queues; i++ {
+			c.CPUs = append(c.CPUs, ((n-1-i)%n+n)%n)
+		}
+	}
+	if len(c.CPUs) != c.Queues {
+		return fmt.Errorf("%d CPUs given for %d queues (give one CPU per queue)", len(c.CPUs), c.Queues)
+	}
+	if c.Umem == (pmd.UmemConfig{}) {
+		c.Umem = pmd.DefaultUmemConfig
+	}
+	if err := c.Umem.Validate(); err != nil {
+		return err
+	}
+	if err := underlayRings.Validate(c.Umem); err != nil {
+		return err
+	}
+	if c.MaxVarpEntries == 0 {
+		c.MaxVarpEntries = DefaultMaxVarpEntries
+	}
+	if c.MaxVifs == 0 {
+		c.MaxVifs = DefaultMaxVifs
+	}
+	if c.EntryTTL == 0 {
+		c.EntryTTL = DefaultEntryTTL
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// clock returns the table clock: whole seconds since the engine started.
+func (e *Engine) clock(now time.Time) uint32 {
+	return uint32(now.Sub(e.start) / time.Second)
+}
+
+func (e *Engine) setup() error {
+	prog, err := xdpprog.Load(xdpprog.Options{})
+	if err != nil {
+		return err
+	}
+	e.prog = prog
+	e.slots = newSlotAllocator(xdpprog.DefaultMaxSockets)
+
+	cfg := &config{
+		group:    e.conf.Group.As4(),
+		groupMAC: wire.MulticastMAC(e.conf.Group.As4()),
+		groupTTL: uint8(e.conf.GroupTTL),
+		vnets:    map[wire.VnetID]*vnet{},
+		nextHops: map[[4]byte]nextHop{},
+		bindings: make([][]binding, e.conf.Queues),
+	}
+	for i := 0; i < e.conf.Queues; i++ {
+		u, err := pmd.NewUmem(e.conf.Umem)
+		if err != nil {
+			return err
+		}
+		pipe := &pipeline{eng: e, worker: i, umem: u, stats: &workerStats{}}
+		w, err := pmd.NewWorker(pmd.WorkerConfig{ID: i, CPU: e.conf.CPUs[i], SpinPolls: e.conf.SpinPolls}, u, pipe)
+		if err != nil {
+			u.Close()
+			return err
+		}
+		e.workers = append(e.workers, &engineWorker{w: w, pipe: pipe, cpu: e.conf.CPUs[i]})
+	}
+	for i, name := range e.conf.Interfaces {
+		us, err := e.openUnderlay(i, name)
+		if err != nil {
+			return err
+		}
+		e.underlay = append(e.underlay, us)
+		cfg.underlay = append(cfg.underlay, us.port)
+		cfg.local = append(cfg.local, us.port.addr)
+		for wi, pid := range us.port.ports {
+			if pid >= 0 {
+				setBinding(cfg, wi, pid, binding{kind: bindUnderlay, underlay: i})
+			}
+		}
+	}
+	e.cfg.Store(cfg)
+	for _, us := range e.underlay {
+		if err := us.activate(e); err != nil {
+			return err
+		}
+	}
+	e.resolver = newResolver(e)
+	return nil
+}
+
+func setBinding(cfg *config, worker int, port pmd.PortID, b binding) {
+	bs := cfg.bindings[worker]
+	for len(bs) <= int(port) {
+		bs = append(bs, binding{})
+	}
+	bs[port] = b
+	cfg.bindings[worker] = bs
+}
+
+// update applies change to a copy of the current snapshot and publishes
+// it. The caller holds e.mu.
+func (e *Engine) update(change func(c *config)) {
+	c := e.cfg.Load().clone()
+	change(c)
+	e.cfg.Store(c)
+}
+
+// cloneBindings copies the binding tables, so that a change does not
+// write into the published snapshot.
+func cloneBindings(bs [][]binding) [][]binding {
+	out := make([][]binding, len(bs))
+	for i, b := range bs {
+		out[i] = append([]binding(nil), b...)
+	}
+	return out
+}
+
+// Start starts the workers and the background tasks: next hop
+// resolution and the expiry of table entries.
+func (e *Engine) Start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return errors.New("start dataplane: already started")
+	}
+	e.started = true
+	for _, ew := range e.workers {
+		ew.done = make(chan error, 1)
+		ew.pipe.now = e.clock(time.Now())
+		go func(ew *engineWorker) {
+			e.log.Info("worker started", zap.Int("worker", ew.w.ID()), zap.Int("cpu", ew.cpu))
+			err := ew.w.Run()
+			if err != nil {
+				e.log.Error("worker stopped", zap.Int("worker", ew.w.ID()), zap.Error(err))
+			} else {
+				e.log.Info("worker stopped", zap.Int("worker", ew.w.ID()))
+			}
+			ew.done <- err
+		}(ew)
+	}
+	e.bg.Add(2)
+	go e.resolver.run()
+	go e.sweep()
+	return nil
+}
+
+// sweep removes table entries that were not confirmed within the entry
+// TTL.
+func (e *Engine) sweep() {
+	defer e.bg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	ttl := uint32(e.conf.EntryTTL / time.Second)
+	for {
+		select {
+		case <-e.stop:
+			return
+		case now := <-t.C:
+			clock := e.clock(now)
+			n := e.varp.removeIf(func(k macKey, v entryValue, seen uint32) bool {
+				return v.flags()&flagProbing == 0 && clock-seen > ttl
+			})
+			e.mu.Lock()
+			m := e.vifs.removeIf(func(k macKey, v entryValue, seen uint32) bool {
+				return !e.static[k] && clock-seen > ttl
+			})
+			e.mu.Unlock()
+			if n+m > 0 {
+				e.log.Debug("expired table entries", zap.Int("varp", n), zap.Int("vifs", m))
+			}
+		}
+	}
+}
+
+// Close stops the workers and background tasks, removes every vnet's
+// devices, detaches XDP and closes the sockets. It is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return e.closeErr
+	}
+	e.closed = true
+	close(e.stop)
+	e.mu.Unlock()
+	e.bg.Wait()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for _, vs := range e.vnets {
+		if err := e.removeVnet(vs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, us := range e.underlay {
+		if err := us.deactivate(e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, ew := range e.workers {
+		ew.w.Stop()
+		if ew.done != nil {
+			if err := <-ew.done; err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := ew.w.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, us := range e.underlay {
+		us.leave()
+	}
+	if e.prog != nil {
+		if err := e.prog.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.closeErr = errors.Join(errs...)
+	e.log.Info("dataplane closed")
+	return e.closeErr
+}
+
+// slotAllocator hands out XSKMAP slots in runs of consecutive slots, one
+// per queue of an interface.
+type slotAllocator struct {
+	used []bool
+}
+
+func newSlotAllocator(n int) *slotAllocator { return &slotAllocator{used: make([]bool, n)} }
+
+func (a *slotAllocator) alloc(n int) (uint32, error) {
+	run := 0
+	for i := range a.used {
+		if a.used[i] {
+			run = 0
+			continue
+		}
+		run++
+		if run == n {
+			start := i - n + 1
+			for j := start; j <= i; j++ {
+				a.used[j] = true
+			}
+			return uint32(start), nil
+		}
+	}
+	return 0, fmt.Errorf("no %d free XSKMAP slots of %d (too many vnets for the program's socket map)", n, len(a.used))
+}
+
+func (a *slotAllocator) free(start uint32, n int) {
+	for i := 0; i < n; i++ {
+		a.used[int(start)+i] = false
+	}
+}
+
+// indexAllocator hands out the small vnet indices that table keys use.
+type indexAllocator struct {
+	next uint16
+	max  uint16
+	free []uint16
+}
+
+func newIndexAllocator(max uint16) *indexAllocator { return &indexAllocator{next: 1, max: max} }
+
+func (a *indexAllocator) alloc() (uint16, bool) {
+	if n := len(a.free); n > 0 {
+		i := a.free[n-1]
+		a.free = a.free[:n-1]
+		return i, true
+	}
+	if a.next == 0 || a.next > a.max {
+		return 0, false
+	}
+	i := a.next
+	a.next++
+	return i, true
+}
+
+func (a *indexAllocator) release(i uint16) { a.free = append(a.free, i) }

@@ -1,0 +1,257 @@
+package overlay
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vnet-xdp/vnet/overlay/wire"
+	"github.com/vnet-xdp/vnet/pmd"
+)
+
+// Vnets lists the configured vnets, with the physical vnet (id 1) first
+// as the original lists it.
+func (e *Engine) Vnets() []VnetInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []VnetInfo{{ID: wire.VnetIDPhysical, Security: SecurityNone}}
+	for _, vs := range e.vnets {
+		vn := vs.vn
+		out = append(out, VnetInfo{ID: vn.id, Device: vn.device, Security: vn.security, Header: wire.EncapLen, MTU: vn.mtu})
+	}
+	slices.SortFunc(out[1:], func(a, b VnetInfo) int { return strings.Compare(string(a.ID[:]), string(b.ID[:])) })
+	return out
+}
+
+// vnetByIndex maps table indices back to vnet ids. The caller holds e.mu.
+func (e *Engine) vnetByIndex() map[uint16]wire.VnetID {
+	m := make(map[uint16]wire.VnetID, len(e.vnets))
+	for id, vs := range e.vnets {
+		m[vs.vn.index] = id
+	}
+	return m
+}
+
+func (e *Engine) age(seen uint32) time.Duration {
+	now := e.clock(timeNow())
+	if now < seen {
+		return 0
+	}
+	return time.Duration(now-seen) * time.Second
+}
+
+// Vifs lists the local MAC addresses for which this host replies to
+// VARP requests.
+func (e *Engine) Vifs() []VifInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := e.vnetByIndex()
+	var out []VifInfo
+	for _, te := range e.vifs.entries() {
+		id, ok := ids[te.key.vnet()]
+		if !ok {
+			continue
+		}
+		out = append(out, VifInfo{Vnet: id, MAC: te.key.mac(), Age: e.age(te.seen), Static: e.static[te.key]})
+	}
+	return out
+}
+
+// Varp returns the VARP parameters and cache entries.
+func (e *Engine) Varp() VarpInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cfg := e.cfg.Load()
+	var names []string
+	for _, us := range e.underlay {
+		names = append(names, us.port.name)
+	}
+	info := VarpInfo{
+		Device:        strings.Join(names, ","),
+		Group:         netip.AddrFrom4(cfg.group),
+		Port:          wire.Port,
+		Encapsulation: "etherip_in_udp",
+		EntryTTL:      e.conf.EntryTTL,
+	}
+	if len(e.underlay) > 0 {
+		info.Unicast = netip.AddrFrom4(e.underlay[0].port.addr)
+	}
+	ids := e.vnetByIndex()
+	for _, te := range e.varp.entries() {
+		id, ok := ids[te.key.vnet()]
+		if !ok {
+			continue
+		}
+		info.Entries = append(info.Entries, VarpEntry{
+			Vnet:    id,
+			MAC:     te.key.mac(),
+			Addr:    netip.AddrFrom4(te.value.addr()),
+			State:   VarpState(te.value.state()),
+			Probing: te.value.flags()&flagProbing != 0,
+			Age:     e.age(te.seen),
+			Ref:     1,
+		})
+	}
+	return info
+}
+
+// Peers lists the peers.
+func (e *Engine) Peers() []PeerInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []PeerInfo
+	for _, p := range e.peers {
+		out = append(out, PeerInfo{Addr: netip.AddrFrom4(p.addr), Port: p.port, TxPackets: p.tx.Load(), RxPackets: p.rx.Load()})
+	}
+	return out
+}
+
+// Stats returns the counters of the workers, ports, XDP program and
+// vnets. Counters of several workers are summed where they describe one
+// thing.
+func (e *Engine) Stats() []CounterSet {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []CounterSet
+
+	var dp workerStats
+	for _, ew := range e.workers {
+		s := ew.pipe.stats
+		for i := range dp.drops {
+			dp.drops[i].add(s.drops[i].load())
+		}
+		for i := range dp.malformed {
+			dp.malformed[i].add(s.malformed[i].load())
+		}
+		dp.varpRequestsIn.add(s.varpRequestsIn.load())
+		dp.varpAnnouncesIn.add(s.varpAnnouncesIn.load())
+		dp.varpRepliesOut.add(s.varpRepliesOut.load())
+		dp.forwardedIn.add(s.forwardedIn.load())
+		dp.resolveRequests.add(s.resolveRequests.load())
+	}
+	set := CounterSet{Scope: "dataplane"}
+	var total uint64
+	for i := range dp.drops {
+		total += dp.drops[i].load()
+	}
+	set.add("dropped", total)
+	for i := range dp.drops {
+		set.add("drop_"+dropReason(i).String(), dp.drops[i].load())
+	}
+	for i := 1; i < len(dp.malformed); i++ {
+		if name := wire.Reason(i).String(); name != "reason_unknown" {
+			set.add("malformed_"+name, dp.malformed[i].load())
+		}
+	}
+	set.add("varp_requests_in", dp.varpRequestsIn.load())
+	set.add("varp_announces_in", dp.varpAnnouncesIn.load())
+	set.add("varp_replies_out", dp.varpRepliesOut.load())
+	set.add("forwarded_in", dp.forwardedIn.load())
+	set.add("resolve_requests", dp.resolveRequests.load())
+	set.add("varp_entries", uint64(e.varp.count()))
+	set.add("vif_entries", uint64(e.vifs.count()))
+	set.add("next_hops", uint64(len(e.cfg.Load().nextHops)))
+	out = append(out, set)
+
+	if c, err := e.prog.Counters(); err == nil {
+		xs := CounterSet{Scope: "xdp"}
+		xs.add("passed", c.Passed)
+		xs.add("steered", c.Steered)
+		xs.add("no_port", c.NoPort)
+		xs.add("queue_out_of_range", c.QueueOutOfRange)
+		xs.add("not_ipv4", c.NotIPv4)
+		xs.add("not_vnet", c.NotVnet)
+		xs.add("fragment", c.Fragment)
+		xs.add("etherip", c.EtherIP)
+		xs.add("esp", c.ESP)
+		out = append(out, xs)
+	}
+
+	ids := make([]wire.VnetID, 0, len(e.vnets))
+	for id := range e.vnets {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b wire.VnetID) int { return strings.Compare(string(a[:]), string(b[:])) })
+	for _, id := range ids {
+		vn := e.vnets[id].vn
+		var sum vnetStats
+		for i := range vn.stats {
+			s := &vn.stats[i]
+			sum.txFrames.add(s.txFrames.load())
+			sum.txBytes.add(s.txBytes.load())
+			sum.rxFrames.add(s.rxFrames.load())
+			sum.rxBytes.add(s.rxBytes.load())
+			sum.flooded.add(s.flooded.load())
+			sum.unresolved.add(s.unresolved.load())
+			sum.learned.add(s.learned.load())
+			for r := range s.drops {
+				sum.drops[r].add(s.drops[r].load())
+			}
+		}
+		vset := CounterSet{Scope: "vnet " + id.String()}
+		vset.add("tx_frames", sum.txFrames.load())
+		vset.add("tx_bytes", sum.txBytes.load())
+		vset.add("rx_frames", sum.rxFrames.load())
+		vset.add("rx_bytes", sum.rxBytes.load())
+		vset.add("flooded", sum.flooded.load())
+		vset.add("unresolved", sum.unresolved.load())
+		vset.add("learned", sum.learned.load())
+		for r := range sum.drops {
+			if v := sum.drops[r].load(); v > 0 {
+				vset.add("drop_"+dropReason(r).String(), v)
+			}
+		}
+		out = append(out, vset)
+	}
+
+	for _, ew := range e.workers {
+		ws := CounterSet{Scope: fmt.Sprintf("worker %d", ew.w.ID())}
+		ws.add("cpu", uint64(ew.cpu))
+		ws.add("loops", ew.w.Stats.Loops.Load())
+		ws.add("empty_polls", ew.w.Stats.EmptyPolls.Load())
+		ws.add("sleeps", ew.w.Stats.Sleeps.Load())
+		ws.add("wakeups", ew.w.Stats.Wakeups.Load())
+		ws.add("busy_ns", ew.w.Stats.BusyNanos.Load())
+		ws.add("free_frames", uint64(ew.pipe.umem.FreeFrames()))
+		out = append(out, ws)
+		for _, p := range ew.w.Ports() {
+			out = append(out, portCounters(p))
+		}
+	}
+	return out
+}
+
+func portCounters(p *pmd.Port) CounterSet {
+	s := &p.Stats
+	set := CounterSet{Scope: "port " + p.Name()}
+	mode := uint64(0)
+	if p.Socket().ZeroCopy() {
+		mode = 1
+	}
+	set.add("zerocopy", mode)
+	set.add("rx_frames", s.RxFrames.Load())
+	set.add("rx_bytes", s.RxBytes.Load())
+	set.add("tx_frames", s.TxFrames.Load())
+	set.add("tx_bytes", s.TxBytes.Load())
+	set.add("batches", s.Batches.Load())
+	set.add("tx_ring_full", s.TxRingFull.Load())
+	set.add("tx_dropped", s.TxDropped.Load())
+	set.add("fill_starved", s.FillStarved.Load())
+	set.add("kicks", s.Kicks.Load())
+	set.add("kick_retries", s.KickRetries.Load())
+	set.add("kick_errors", s.KickErrors.Load())
+	set.add("rx_wakeups", s.RxWakeups.Load())
+	set.add("xdp_rx_dropped", s.KernRxDropped.Load())
+	set.add("xdp_rx_invalid_descs", s.KernRxInvalid.Load())
+	set.add("xdp_tx_invalid_descs", s.KernTxInvalid.Load())
+	set.add("xdp_rx_ring_full", s.KernRxRingFull.Load())
+	set.add("xdp_rx_fill_ring_empty_descs", s.KernFillEmpty.Load())
+	set.add("xdp_tx_ring_empty_descs", s.KernTxRingEmpty.Load())
+	return set
+}
+
+func (s *CounterSet) add(name string, v uint64) {
+	s.Counters = append(s.Counters, Counter{Name: name, Value: v})
+}

@@ -1,0 +1,82 @@
+package overlay
+
+import (
+	"sync/atomic"
+)
+
+// counter has one writer, a worker, and any number of readers.
+type counter struct{ v atomic.Uint64 }
+
+func (c *counter) inc()         { c.v.Store(c.v.Load() + 1) }
+func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
+func (c *counter) load() uint64 { return c.v.Load() }
+
+// dropReason names why the data path discarded a frame.
+type dropReason uint8
+
+const (
+	dropMalformed    dropReason = iota // a header is truncated or invalid
+	dropNotVnet                        // steered to the dataplane but not vnet traffic
+	dropNotForUs                       // outer destination is neither a local address nor the group
+	dropOwnTraffic                     // outer source is a local address: our own group traffic
+	dropUnknownVnet                    // no local vnet has the frame's id
+	dropFragment                       // outer IPv4 fragment
+	dropNotFromPeer                    // forwarded copy from a host that is not a configured peer
+	dropOversize                       // frame larger than the device or underlay MTU allows
+	dropShortFrame                     // inner frame shorter than an Ethernet header
+	dropNoRoute                        // no underlay port leads to the destination
+	dropNoPort                         // the frame came in or would go out on a port being set up or removed
+	dropHeadroom                       // not enough room before the frame for the outer headers
+	dropTableFull                      // a VARP or vif table had no room for a new entry
+	dropNoMemory                       // no free frame for a copy
+	dropVarpNotLocal                   // VARP request for a MAC that is not local (no reply)
+	dropReasons
+)
+
+var dropNames = [dropReasons]string{
+	dropMalformed:    "malformed",
+	dropNotVnet:      "not_vnet",
+	dropNotForUs:     "not_for_us",
+	dropOwnTraffic:   "own_traffic",
+	dropUnknownVnet:  "unknown_vnet",
+	dropFragment:     "fragment",
+	dropNotFromPeer:  "not_from_peer",
+	dropOversize:     "oversize",
+	dropShortFrame:   "short_frame",
+	dropNoRoute:      "no_route",
+	dropNoPort:       "no_port",
+	dropHeadroom:     "no_headroom",
+	dropTableFull:    "table_full",
+	dropNoMemory:     "no_memory",
+	dropVarpNotLocal: "varp_not_local",
+}
+
+func (r dropReason) String() string { return dropNames[r] }
+
+// workerStats are one worker's counters for traffic that is not tied to
+// one vnet.
+type workerStats struct {
+	drops     [dropReasons]counter
+	malformed [16]counter // indexed by wire.Reason
+
+	varpRequestsIn, varpAnnouncesIn counter
+	varpRepliesOut                  counter
+	forwardedIn                     counter
+	resolveRequests                 counter
+}
+
+// vnetStats are one worker's counters for one vnet.
+type vnetStats struct {
+	// Encapsulated: frames from the vnet's device sent to the underlay.
+	txFrames, txBytes counter
+	// Decapsulated: frames from the underlay delivered to the device.
+	rxFrames, rxBytes counter
+	// flooded counts frames sent to the group: broadcast, multicast and
+	// unknown unicast.
+	flooded counter
+	// unresolved counts unicast frames flooded because the next hop's
+	// MAC address was not yet known.
+	unresolved counter
+	learned    counter
+	drops      [dropReasons]counter
+}

@@ -1,0 +1,402 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+
+	"github.com/vnet-xdp/vnet/overlay/wire"
+	"github.com/vnet-xdp/vnet/pmd"
+	"github.com/vnet-xdp/vnet/pmd/xdpprog"
+)
+
+// MaxDeviceName is the longest vnet device name. The dataplane end of
+// the veth pair is named after it with a '+' appended, which must fit in
+// the kernel's 15-character limit.
+const MaxDeviceName = 14
+
+// DataplaneSuffix is appended to a vnet's device name to name the veth
+// end that the dataplane polls.
+const DataplaneSuffix = "+"
+
+var deviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// CheckDeviceName returns an error unless name can name a vnet device.
+func CheckDeviceName(name string) error {
+	if name == "" || len(name) > MaxDeviceName {
+		return fmt.Errorf("invalid device name %q: %w (use 1 to %d characters)", name, ErrInvalid, MaxDeviceName)
+	}
+	if !deviceNameRE.MatchString(name) {
+		return fmt.Errorf("invalid device name %q: %w (use letters, digits, '_', '.' and '-')", name, ErrInvalid)
+	}
+	return nil
+}
+
+// vnetState is the control side of a vnet: its devices and sockets.
+type vnetState struct {
+	vn      *vnet
+	userIdx int
+	dpIdx   int
+	sockets []*pmd.Socket
+	ports   []*pmd.Port
+	slot    uint32
+	hasSlot bool
+	// created is set once the veth pair exists, so that cleanup never
+	// deletes an interface it did not make.
+	created bool
+	queues  int
+	attach  *xdpprog.Attachment
+}
+
+// vnetMTU returns the MTU of a vnet device: the largest inner IP packet
+// whose VUDP packet fits the smallest underlay MTU, and at most 1500.
+func (e *Engine) vnetMTU() int {
+	mtu := 1500
+	for _, us := range e.underlay {
+		if m := us.port.mtu - wire.EncapLen; m < mtu {
+			mtu = m
+		}
+	}
+	return mtu
+}
+
+// AddVnet creates a vnet and its devices: a veth pair whose end named
+// cfg.Device is for the user, and whose other end the dataplane polls.
+func (e *Engine) AddVnet(c VnetConfig) error {
+	if err := c.ID.CheckUsable(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if c.Device == "" {
+		c.Device = c.ID.DefaultDevice()
+	}
+	if err := CheckDeviceName(c.Device); err != nil {
+		return err
+	}
+	switch c.Security {
+	case SecurityNone:
+	case SecurityAuth, SecurityConf:
+		return fmt.Errorf("vnet %s: security %s: %w (ESP is not available yet; use security none)", c.ID, c.Security, ErrUnsupported)
+	default:
+		return fmt.Errorf("vnet %s: security %d: %w", c.ID, c.Security, ErrInvalid)
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("add vnet: dataplane is closed")
+	}
+	if _, ok := e.vnets[c.ID]; ok {
+		return fmt.Errorf("vnet %s: %w", c.ID, ErrExists)
+	}
+	for _, vs := range e.vnets {
+		if vs.vn.device == c.Device {
+			return fmt.Errorf("device %s is used by vnet %s: %w (choose another name with vnetif)", c.Device, vs.vn.id, ErrExists)
+		}
+	}
+	if _, err := netlink.LinkByName(c.Device); err == nil {
+		return fmt.Errorf("device %s: %w (an interface of that name exists; choose another name with vnetif)", c.Device, ErrExists)
+	}
+	index, ok := e.indices.alloc()
+	if !ok {
+		return fmt.Errorf("vnet %s: %w (all %d vnet indices are in use)", c.ID, ErrInvalid, maxVnets)
+	}
+	mtu := e.vnetMTU()
+	vn := &vnet{
+		id:       c.ID,
+		index:    index,
+		device:   c.Device,
+		dpDevice: c.Device + DataplaneSuffix,
+		security: c.Security,
+		mtu:      mtu,
+		maxFrame: mtu + wire.EthHeaderLen + 4,
+		ports:    make([]pmd.PortID, len(e.workers)),
+		stats:    make([]vnetStats, len(e.workers)),
+	}
+	vs := &vnetState{vn: vn, queues: len(e.workers)}
+	if err := e.createVnet(vs); err != nil {
+		if rerr := e.removeVnet(vs); rerr != nil {
+			e.log.Error("clean up after failed vnet.add", zap.Stringer("vnet", c.ID), zap.Error(rerr))
+		}
+		return err
+	}
+	e.vnets[c.ID] = vs
+	e.log.Info("vnet added", zap.Stringer("vnet", c.ID), zap.String("device", vn.device),
+		zap.String("dataplane_device", vn.dpDevice), zap.Int("mtu", mtu), zap.Stringer("xdp_mode", vs.attach.Mode()))
+	return nil
+}
+
+func (e *Engine) createVnet(vs *vnetState) error {
+	vn := vs.vn
+	q := uint32(vs.queues)
+	veth := &netlink.Veth{
+		LinkAttrs:       netlink.LinkAttrs{Name: vn.device, MTU: vn.mtu, NumTxQueues: vs.queues, NumRxQueues: vs.queues},
+		PeerName:        vn.dpDevice,
+		PeerMTU:         uint32(vn.mtu),
+		PeerNumTxQueues: q,
+		PeerNumRxQueues: q,
+		PeerTxQLen:      -1,
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth pair %s and %s: %w", vn.device, vn.dpDevice, err)
+	}
+	vs.created = true
+	user, err := netlink.LinkByName(vn.device)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", vn.device, err)
+	}
+	dp, err := netlink.LinkByName(vn.dpDevice)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", vn.dpDevice, err)
+	}
+	vs.userIdx, vs.dpIdx = user.Attrs().Index, dp.Attrs().Index
+	_ = netlink.LinkSetAlias(dp, "vnetd dataplane end of "+vn.device)
+	if err := netlink.LinkSetUp(dp); err != nil {
+		return fmt.Errorf("set %s up: %w", vn.dpDevice, err)
+	}
+	if err := netlink.LinkSetUp(user); err != nil {
+		return fmt.Errorf("set %s up: %w", vn.device, err)
+	}
+
+	// Sockets first, so that the program never steers to an empty
+	// slot; the program is attached last.
+	for wi, ew := range e.workers {
+		s, err := pmd.Open(ew.w.Umem(), pmd.SocketConfig{Ifindex: vs.dpIdx, Queue: wi, Rings: deviceRings})
+		if err != nil {
+			return err
+		}
+		p, err := ew.w.AddPort(s, pmd.PortConfig{Name: fmt.Sprintf("%s queue %d", vn.dpDevice, wi), FillTarget: deviceFillTarget})
+		if err != nil {
+			return err
+		}
+		vs.sockets = append(vs.sockets, s)
+		vs.ports = append(vs.ports, p)
+		vn.ports[wi] = p.ID()
+	}
+	e.update(func(c *config) {
+		c.vnets = cloneVnets(c.vnets)
+		c.vnets[vn.id] = vn
+		c.bindings = cloneBindings(c.bindings)
+		for wi, p := range vs.ports {
+			setBinding(c, wi, p.ID(), binding{kind: bindDevice, vnet: vn})
+		}
+	})
+	slot, err := e.slots.alloc(vs.queues)
+	if err != nil {
+		return err
+	}
+	vs.slot, vs.hasSlot = slot, true
+	for wi, s := range vs.sockets {
+		if err := e.prog.SetSocket(slot+uint32(wi), s.Fd()); err != nil {
+			return err
+		}
+	}
+	if err := e.prog.SetPort(vs.dpIdx, xdpprog.Port{Kind: xdpprog.KindDevice, Base: slot, Queues: q}); err != nil {
+		return err
+	}
+	// Native mode: with generic XDP on a veth every frame arrives on
+	// queue 0 and GSO frames are dropped.
+	a, err := e.prog.Attach(vs.dpIdx, xdpprog.ModeNative)
+	if err != nil {
+		return err
+	}
+	vs.attach = a
+	return nil
+}
+
+func cloneVnets(m map[wire.VnetID]*vnet) map[wire.VnetID]*vnet {
+	out := make(map[wire.VnetID]*vnet, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// DeleteVnet removes a vnet, its devices and every table entry of it.
+func (e *Engine) DeleteVnet(id wire.VnetID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	vs, ok := e.vnets[id]
+	if !ok {
+		return fmt.Errorf("vnet %s: %w", id, ErrNotFound)
+	}
+	err := e.removeVnet(vs)
+	delete(e.vnets, id)
+	e.log.Info("vnet deleted", zap.Stringer("vnet", id), zap.String("device", vs.vn.device))
+	return err
+}
+
+// removeVnet undoes createVnet, also after a partial failure. The caller
+// holds e.mu.
+func (e *Engine) removeVnet(vs *vnetState) error {
+	vn := vs.vn
+	var errs []error
+	if vs.attach != nil {
+		if err := vs.attach.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		vs.attach = nil
+	}
+	if vs.dpIdx != 0 {
+		if err := e.prog.DeletePort(vs.dpIdx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if vs.hasSlot {
+		for wi := range vs.sockets {
+			_ = e.prog.DeleteSocket(vs.slot + uint32(wi))
+		}
+	}
+	e.update(func(c *config) {
+		if c.vnets[vn.id] == vn {
+			c.vnets = cloneVnets(c.vnets)
+			delete(c.vnets, vn.id)
+		}
+		c.bindings = cloneBindings(c.bindings)
+		for wi, p := range vs.ports {
+			setBinding(c, wi, p.ID(), binding{})
+		}
+	})
+	// Removing a port waits for its worker to finish the batch in hand,
+	// so once every port is gone no worker uses the old snapshot.
+	for wi, p := range vs.ports {
+		if err := e.workers[wi].w.RemovePort(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if vs.hasSlot {
+		e.slots.free(vs.slot, vs.queues)
+		vs.hasSlot = false
+	}
+	vs.ports, vs.sockets = nil, nil
+	// Deleting the dataplane end deletes the pair; the user end may have
+	// been moved to another namespace.
+	if l, err := netlink.LinkByName(vn.dpDevice); err == nil && vs.created && (vs.dpIdx == 0 || l.Attrs().Index == vs.dpIdx) {
+		if err := netlink.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("delete devices %s and %s: %w", vn.dpDevice, vn.device, err))
+		}
+	}
+	idx := vn.index
+	e.varp.removeIf(func(k macKey, _ entryValue, _ uint32) bool { return k.vnet() == idx })
+	e.vifs.removeIf(func(k macKey, _ entryValue, _ uint32) bool {
+		if k.vnet() == idx {
+			delete(e.static, k)
+			return true
+		}
+		return false
+	})
+	e.indices.release(idx)
+	return errors.Join(errs...)
+}
+
+// AddVif adds a local MAC address, for which this host replies to VARP
+// requests. Entries added this way do not expire.
+func (e *Engine) AddVif(id wire.VnetID, mac wire.MAC) error {
+	if mac.IsMulticast() {
+		return fmt.Errorf("vif %s: %w (use a unicast MAC address)", mac, ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	vs, ok := e.vnets[id]
+	if !ok {
+		return fmt.Errorf("vnet %s: %w", id, ErrNotFound)
+	}
+	k := makeKey(vs.vn.index, mac)
+	if e.vifs.set(k, makeValue([4]byte{}, 0, flagStatic), e.clock(timeNow())) == tableFull {
+		return fmt.Errorf("vif %s on vnet %s: %w (the vif table is full)", mac, id, ErrInvalid)
+	}
+	e.static[k] = true
+	e.log.Info("vif added", zap.Stringer("vnet", id), zap.Stringer("mac", mac))
+	return nil
+}
+
+// DeleteVif removes a local MAC address.
+func (e *Engine) DeleteVif(id wire.VnetID, mac wire.MAC) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	vs, ok := e.vnets[id]
+	if !ok {
+		return fmt.Errorf("vnet %s: %w", id, ErrNotFound)
+	}
+	k := makeKey(vs.vn.index, mac)
+	if !e.vifs.remove(k) {
+		return fmt.Errorf("vif %s on vnet %s: %w", mac, id, ErrNotFound)
+	}
+	delete(e.static, k)
+	e.log.Info("vif deleted", zap.Stringer("vnet", id), zap.Stringer("mac", mac))
+	return nil
+}
+
+// AddPeer adds a unicast peer. Adding an existing peer updates its port.
+func (e *Engine) AddPeer(addr netip.Addr, port uint16) error {
+	if !addr.Is4() || addr.IsMulticast() || addr.IsUnspecified() {
+		return fmt.Errorf("peer %s: %w (use a unicast IPv4 address)", addr, ErrInvalid)
+	}
+	if port == 0 {
+		port = wire.Port
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := addr.As4()
+	for _, p := range e.peers {
+		if p.addr == a {
+			p.port = port
+			return nil
+		}
+	}
+	p := &peer{addr: a, port: port}
+	e.peers = append(e.peers, p)
+	peers := append([]*peer(nil), e.peers...)
+	e.update(func(c *config) { c.peers = peers })
+	e.log.Info("peer added", zap.Stringer("addr", addr), zap.Uint16("port", port))
+	return nil
+}
+
+// DeletePeer removes a peer.
+func (e *Engine) DeletePeer(addr netip.Addr) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := addr.As4()
+	for i, p := range e.peers {
+		if p.addr == a {
+			e.peers = append(e.peers[:i:i], e.peers[i+1:]...)
+			peers := append([]*peer(nil), e.peers...)
+			e.update(func(c *config) { c.peers = peers })
+			e.log.Info("peer deleted", zap.Stringer("addr", addr))
+			return nil
+		}
+	}
+	return fmt.Errorf("peer %s: %w", addr, ErrNotFound)
+}
+
+// SetGroup changes the multicast group and rejoins it on every underlay
+// interface.
+func (e *Engine) SetGroup(addr netip.Addr) error {
+	if !addr.Is4() || !addr.IsMulticast() {
+		return fmt.Errorf("group %s: %w (use an IPv4 multicast address)", addr, ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	g := addr.As4()
+	var errs []error
+	for _, us := range e.underlay {
+		if err := us.join(e, g); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.update(func(c *config) {
+		c.group = g
+		c.groupMAC = wire.MulticastMAC(g)
+	})
+	e.log.Info("group changed", zap.Stringer("group", addr))
+	return errors.Join(errs...)
+}
+
+// FlushVarp removes every VARP cache entry that is not probing.
+func (e *Engine) FlushVarp() {
+	n := e.varp.removeIf(func(_ macKey, v entryValue, _ uint32) bool { return v.flags()&flagProbing == 0 })
+	e.log.Info("VARP cache flushed", zap.Int("entries", n))
+}
