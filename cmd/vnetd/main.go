@@ -138,6 +138,12 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	return cfg.Build()
 }
 
+// dataplaneRef lets the command socket be opened before the dataplane
+// exists. It is set before the server starts serving.
+type dataplaneRef struct {
+	control.Dataplane
+}
+
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
@@ -163,22 +169,28 @@ func run(args []string) int {
 		return 2
 	}
 
+	// The socket is claimed first, so that a second vnetd on the same
+	// socket stops before it touches any interface. Commands are served
+	// once the dataplane runs.
+	ref := &dataplaneRef{}
+	srv, err := control.Listen(control.Config{Path: o.socket, Dataplane: ref, Logger: log})
+	if err != nil {
+		log.Error("open command socket", zap.Error(err))
+		return 1
+	}
 	eng, err := overlay.New(c)
 	if err != nil {
 		log.Error("start dataplane", zap.Error(err))
+		srv.Close()
 		return 1
 	}
 	if err := eng.Start(); err != nil {
 		log.Error("start dataplane", zap.Error(err))
 		eng.Close()
+		srv.Close()
 		return 1
 	}
-	srv, err := control.Listen(control.Config{Path: o.socket, Dataplane: eng, Logger: log})
-	if err != nil {
-		log.Error("open command socket", zap.Error(err))
-		eng.Close()
-		return 1
-	}
+	ref.Dataplane = eng
 	log.Info("vnetd started", zap.Strings("interfaces", o.ifaces), zap.String("socket", o.socket))
 
 	sigs := make(chan os.Signal, 1)

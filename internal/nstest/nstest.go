@@ -15,10 +15,13 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// RequireRoot skips the test unless it runs with CAP_NET_ADMIN and
-// CAP_BPF or CAP_SYS_ADMIN, and the ip command is available.
+// RequireRoot skips the test in -short mode, and unless it runs as root
+// with the ip command available.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds network namespaces")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root for network namespaces, XDP and AF_XDP")
 	}

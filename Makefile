@@ -1,0 +1,31 @@
+# vnet: Xen-style virtual networks over an AF_XDP poll-mode dataplane.
+GO ?= go
+BIN := bin
+
+.PHONY: help setup build demo test test-short vet clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: ## install the packages that the demo and the tests need (as root)
+	scripts/setup.sh
+
+build: ## build vnetd and vn into bin/
+	$(GO) build -o $(BIN)/vnetd ./cmd/vnetd
+	$(GO) build -o $(BIN)/vn ./cmd/vn
+
+demo: setup build ## run vnetd on a three-host demo topology in network namespaces (as root)
+	BIN=$(CURDIR)/$(BIN) scripts/demo.sh
+
+vet: ## check formatting and run go vet
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+test: setup vet ## run unit tests, then end-to-end tests in network namespaces (as root)
+	$(GO) test -race -count=1 ./...
+
+test-short: ## run the tests that need no root (no namespaces, XDP or AF_XDP)
+	$(GO) test -count=1 -short ./...
+
+clean: ## remove build output
+	rm -rf $(BIN)
