@@ -7,9 +7,10 @@ import (
 
 // FuzzAgainstModel runs a sequence of operations, decoded from the input,
 // on every ring variant and on a plain slice, and checks that both agree
-// after each step. Each input byte is one operation: the low two bits pick
-// Enqueue, EnqueueBatch, Dequeue or DequeueBatch, and the rest is the batch
-// length (0 to 63). The first byte picks the capacity (2 to 64).
+// after each step. The first input byte picks the capacity (2 to 64). Each
+// later byte is one operation, whose low two bits pick Enqueue,
+// EnqueueBatch, Dequeue or DequeueBatch and whose other six bits are the
+// batch length (0 to 63).
 func FuzzAgainstModel(f *testing.F) {
 	f.Add([]byte{0x02, 0x00, 0x00, 0x00, 0x02, 0x02})
 	f.Add([]byte{0x01, 0x21, 0x23, 0x11, 0x07, 0x00, 0x03})

@@ -73,14 +73,16 @@ func TestFieldBlocksSeparate(t *testing.T) {
 				}
 			}
 		}
+		// The same holds for the last byte of the object before the
+		// ring and the first byte of the object after it.
 		for g, s := range spans {
-			if before := s.first + 1; before < blockSize {
-				t.Errorf("%v: fields %v start %d bytes after the start of the struct, want at least %d",
+			if s.first < blockSize-1 {
+				t.Errorf("%v: fields %v start at offset %d, want at least %d",
 					tt.typ, tt.groups[g], s.first, blockSize-1)
 			}
-			if after := tt.typ.Size() - s.last; after < blockSize {
-				t.Errorf("%v: fields %v end %d bytes before the end of the struct, want at least %d",
-					tt.typ, tt.groups[g], after-1, blockSize-1)
+			if unused := tt.typ.Size() - 1 - s.last; unused < blockSize-1 {
+				t.Errorf("%v: fields %v leave %d bytes to the end of the struct, want at least %d",
+					tt.typ, tt.groups[g], unused, blockSize-1)
 			}
 		}
 	}

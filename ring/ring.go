@@ -5,10 +5,9 @@ import (
 	"fmt"
 )
 
-// MaxSize is the largest capacity a ring accepts. The slot array of a ring
-// takes MaxSize times the slot size in bytes, so the limit only guards
-// against arithmetic overflow and absurd requests, not against running out of
-// memory.
+// MaxSize is the largest capacity a ring accepts. It only rejects absurd
+// requests. The constructors allocate the whole slot array at once (capacity
+// times slot size bytes), so memory can run out well below it.
 const MaxSize = 1 << 30
 
 // ErrInvalidSize is returned, wrapped, by the constructors for a size that is
@@ -16,9 +15,9 @@ const MaxSize = 1 << 30
 var ErrInvalidSize = errors.New("invalid ring size")
 
 // blockSize is the distance in bytes kept between fields written by different
-// sides of a ring: two 64-byte cache lines, because the adjacent-line
-// prefetcher moves lines in 128-byte aligned pairs (see the package
-// documentation).
+// sides of a ring. It spans two 64-byte cache lines, because the
+// adjacent-line prefetcher moves lines in 128-byte aligned pairs (see the
+// package documentation).
 const blockSize = 128
 
 // pad separates groups of fields into different 128-byte blocks. Placed
@@ -36,8 +35,9 @@ func checkSize(kind string, size int) error {
 }
 
 // occupancy returns tail-head clamped to [0, size]. Callers load head before
-// tail: both only grow and tail never falls behind head, so the result cannot
-// be negative, but it can exceed size when both moved between the two loads.
+// tail. Both only grow and tail never falls behind head, so the difference
+// cannot be negative, but it can exceed size when both moved between the two
+// loads.
 func occupancy(head, tail, size uint64) int {
 	n := tail - head
 	if n > size {

@@ -11,8 +11,8 @@ type sequencedSlot[T any] struct {
 	value    T
 }
 
-// sequencedRing is the shared core of MPSC and MPMC: a bounded ring whose
-// slots carry sequence numbers (see the package documentation). Producers
+// sequencedRing is a bounded ring whose slots carry sequence numbers (see
+// the package documentation), the shared core of MPSC and MPMC. Producers
 // always claim positions with a compare-and-swap. Consumers use the
 // Exclusive methods when there is only one of them and the Shared methods
 // otherwise.
@@ -61,7 +61,7 @@ func (q *sequencedRing[T]) enqueue(v T) bool {
 			// The slot still holds the value from the previous lap.
 			return false
 		default:
-			// Another producer claimed pos after we loaded tail.
+			// Another producer claimed pos after this call loaded tail.
 			pos = q.tail.Load()
 		}
 	}
@@ -103,9 +103,9 @@ func (q *sequencedRing[T]) enqueueBatch(vs []T) int {
 			continue
 		}
 
-		// Positions pos to pos+n-1 are ours. Each slot's sequence was
-		// checked to be free for exactly that position, and nobody
-		// else can change it until we publish.
+		// Positions pos to pos+n-1 now belong to this call. Each slot's
+		// sequence was checked to be free for exactly that position, and
+		// no other goroutine changes it until this call publishes.
 		for i := range n {
 			slot := &q.slots[(pos+i)&q.mask]
 			slot.value = vs[i]
@@ -177,7 +177,7 @@ func (q *sequencedRing[T]) dequeueShared() (T, bool) {
 			// Not yet published for this lap.
 			return zero, false
 		default:
-			// Another consumer claimed pos after we loaded head.
+			// Another consumer claimed pos after this call loaded head.
 			pos = q.head.Load()
 		}
 	}
@@ -193,9 +193,9 @@ func (q *sequencedRing[T]) dequeueBatchShared(out []T) int {
 	}
 	pos := q.head.Load()
 	for {
-		// Count the ready slots from pos, as in enqueueBatch: behind
-		// means not yet published, ahead means another consumer has
-		// moved head past pos.
+		// Count the ready slots from pos, as in enqueueBatch. A sequence
+		// behind its position means the value is not yet published, and
+		// one ahead means another consumer has moved head past pos.
 		n := uint64(0)
 		stale := false
 		for n < limit {

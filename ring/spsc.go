@@ -45,8 +45,8 @@ func NewSPSC[T any](size int) (*SPSC[T], error) {
 func (r *SPSC[T]) Enqueue(v T) bool {
 	tail := r.tail.Load()
 	if tail-r.cachedHead > r.mask {
-		// Looks full: the consumer may have freed slots since the
-		// last load.
+		// The ring looks full, but the consumer may have freed slots
+		// since the last load.
 		r.cachedHead = r.head.Load()
 		if tail-r.cachedHead > r.mask {
 			return false
@@ -86,8 +86,8 @@ func (r *SPSC[T]) EnqueueBatch(vs []T) int {
 func (r *SPSC[T]) Dequeue() (T, bool) {
 	head := r.head.Load()
 	if head == r.cachedTail {
-		// Looks empty: the producer may have added values since the
-		// last load.
+		// The ring looks empty, but the producer may have added values
+		// since the last load.
 		r.cachedTail = r.tail.Load()
 		if head == r.cachedTail {
 			var zero T

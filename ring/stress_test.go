@@ -17,6 +17,9 @@ var seedFlag = flag.Uint64("ring.seed", 0,
 	"seed for the ring stress tests (0 takes RING_SEED from the environment, or else the clock)")
 
 // stressSeed returns the seed for a stress run and logs how to replay it.
+// NOTE: The seed fixes the batch sizes and yields of every goroutine, but
+// the interleaving still depends on the scheduler, so a replay repeats a
+// failure often but not always.
 func stressSeed(t *testing.T) uint64 {
 	t.Helper()
 	seed := *seedFlag
@@ -98,8 +101,8 @@ func TestStress(t *testing.T) {
 // runStress has each producer enqueue its values (producer id, sequence
 // number) in random batch sizes with random yields, while the consumers
 // check that every value arrives intact, exactly once, and in order per
-// producer. With several consumers, each one sees any producer's values in
-// increasing order, because consumers claim positions in increasing order
+// producer. With several consumers, each one receives any producer's values
+// in increasing order, because consumers claim positions in increasing order
 // and a producer's positions increase with its sequence numbers.
 func runStress(t *testing.T, v variant, cfg stressConfig, seed uint64) {
 	// The consumers drain what the producers enqueued within the budget.
@@ -167,8 +170,8 @@ func runStress(t *testing.T, v variant, cfg stressConfig, seed uint64) {
 				stop.Store(true)
 			}
 			for !stop.Load() {
-				// Load producersDone first: once all producers are done,
-				// produced no longer changes.
+				// Load producersDone first, because produced no longer
+				// changes once all producers are done.
 				if int(producersDone.Load()) == cfg.producers && received.Load() >= produced.Load() {
 					return
 				}
