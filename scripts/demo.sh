@@ -31,6 +31,8 @@ cleanup() {
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
+	# Background jobs of this script (the TCP listener) end with it.
+	jobs -p | xargs -r kill 2>/dev/null || true
 	for pid in "${pids[@]}"; do
 		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -75,7 +77,9 @@ done
 
 step "start vnetd on each host (logs in $work)"
 for i in 1 2 3; do
-	in_ns $prefix-h$i "$bin/vnetd" --iface u0 --socket "$work/h$i.sock" >"$work/h$i.log" 2>&1 &
+	# ip netns exec replaces itself with vnetd, so $! is vnetd's pid
+	# (a shell function here would leave $! naming a subshell).
+	ip netns exec $prefix-h$i "$bin/vnetd" --iface u0 --socket "$work/h$i.sock" >"$work/h$i.log" 2>&1 &
 	pids+=($!)
 done
 for i in 1 2 3; do
@@ -159,8 +163,8 @@ fi
 
 step "what h1 learned: vn varp"
 vn h1 varp
-step "h1's vnet counters: vn stats (excerpt)"
-vn h1 stats | sed -n '/vnet 0000/,/^)/p'
+step "h1's counters of vnet 1500: vn stats (excerpt)"
+vn h1 stats | grep -B1 -A14 'scope "vnet 0000:0000:0000:0000:0000:0000:0000:1500"'
 
 step "delete the vnets on h2"
 vn h2 vnet-delete 1500
