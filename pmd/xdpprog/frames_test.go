@@ -111,10 +111,25 @@ func options(n int) []byte {
 	return b
 }
 
+// fragTable is the model of the frags map: the datagrams whose first
+// fragment was steered.
+type fragTable map[[fragKeySize]byte]bool
+
+// fragKeyOf returns the frags map key of a UDP fragment's IPv4 header.
+func fragKeyOf(ip []byte) [fragKeySize]byte {
+	var k [fragKeySize]byte
+	copy(k[0:4], ip[12:16])
+	copy(k[4:8], ip[16:20])
+	copy(k[8:10], ip[4:6])
+	k[10] = ipProtoUDP
+	return k
+}
+
 // modelDecision is the reference for the program's decision on one frame:
 // it returns whether the frame is steered and, if not, the counter index of
-// the reason it is passed.
-func modelDecision(port Port, frame []byte) (steered bool, reason int) {
+// the reason it is passed. frags is the state of the frags map; a first
+// fragment that is steered is added to it unless it is nil.
+func modelDecision(port Port, frame []byte, frags fragTable) (steered bool, reason int) {
 	if port.Kind == KindDevice {
 		return true, 0
 	}
@@ -140,8 +155,22 @@ func modelDecision(port Port, frame []byte) (steered bool, reason int) {
 			return false, counterFragment
 		}
 		switch {
-		case proto == ipProtoUDP,
-			proto == ipProtoEtherIP && port.Flags&FlagEtherIP != 0,
+		case proto == ipProtoUDP:
+			key := fragKeyOf(ip)
+			if binary.BigEndian.Uint16(ip[6:])&ipv4OffsetMask != 0 {
+				return frags[key], counterFragment
+			}
+			if len(ip) < hlen+4 {
+				return false, counterTruncated
+			}
+			if binary.BigEndian.Uint16(ip[hlen+2:]) != port.UDPPort {
+				return false, counterFragment
+			}
+			if frags != nil {
+				frags[key] = true
+			}
+			return true, 0
+		case proto == ipProtoEtherIP && port.Flags&FlagEtherIP != 0,
 			proto == ipProtoESP && port.Flags&FlagESP != 0:
 			return true, 0
 		}

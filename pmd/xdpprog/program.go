@@ -99,8 +99,22 @@ const (
 
 // Stack slots.
 const (
-	stackIfindex = -4 // u32 key for the ports map
-	stackCounter = -8 // u32 key for the counters map
+	stackIfindex = -4  // u32 key for the ports map
+	stackCounter = -8  // u32 key for the counters map
+	stackFragKey = -24 // fragment key: u32 saddr, u32 daddr, u16 id, u8 proto, u8 pad
+	stackFragVal = -28 // u32 value for the frags map
+)
+
+// The frags map records first fragments of datagrams to the UDP port.
+const (
+	fragKeySize    = 12
+	fragMapEntries = 4096
+	ipv4OffID      = ethHeaderLen + 4
+	ipv4OffSrc     = ethHeaderLen + 12
+	ipv4OffDst     = ethHeaderLen + 16
+	// ipv4OffsetMask selects the fragment offset alone.
+	ipv4OffsetMask = 0x1fff
+	bpfAny         = 0 // BPF_ANY: create or update
 )
 
 // instructions returns the steering program for the maps with the given
@@ -109,12 +123,12 @@ const (
 // Every path to XDP_PASS first sets regReason and jumps to "pass", which
 // increments that counter and counterPassed. Every path to a redirect
 // jumps to "steer" with regSlot set.
-func instructions(portsFD, xsksFD, countersFD int) asm.Instructions {
+func instructions(portsFD, xsksFD, countersFD, fragsFD int) asm.Instructions {
 	var insns asm.Instructions
 	insns = append(insns, lookupPort(portsFD)...)
 	insns = append(insns, underlayHeaders()...)
 	insns = append(insns, underlayProtocols()...)
-	insns = append(insns, underlayFragments()...)
+	insns = append(insns, underlayFragments(fragsFD)...)
 	insns = append(insns, steer(xsksFD, countersFD)...)
 	insns = append(insns, pass(countersFD)...)
 	return insns
@@ -227,22 +241,65 @@ func underlayProtocols() asm.Instructions {
 	}
 }
 
-// underlayFragments decides on an IPv4 fragment. A fragment other than the
-// first has no UDP header, so UDP fragments are steered whatever their
-// port. Steering the first fragment too keeps every datagram whole on one
-// side.
-func underlayFragments() asm.Instructions {
+// underlayFragments decides on an IPv4 fragment. Only the first fragment
+// of a UDP datagram has the UDP header: a first fragment to the port is
+// recorded in the frags map and steered, and a later fragment is steered
+// when its datagram was recorded. EtherIP and ESP fragments follow their
+// flags.
+func underlayFragments(fragsFD int) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Imm(regReason, counterFragment).WithSymbol("fragment"),
 		asm.JSet.Imm(regFlags, int32(FlagFragments), "fragment_steerable"),
 		asm.Ja.Label("pass"),
-		asm.JEq.Imm(regProto, ipProtoUDP, "steer").WithSymbol("fragment_steerable"),
+		asm.JEq.Imm(regProto, ipProtoUDP, "fragment_udp").WithSymbol("fragment_steerable"),
 		asm.JNE.Imm(regProto, ipProtoEtherIP, "fragment_esp"),
 		asm.JSet.Imm(regFlags, int32(FlagEtherIP), "steer"),
 		asm.Ja.Label("pass"),
 		asm.JNE.Imm(regProto, ipProtoESP, "pass").WithSymbol("fragment_esp"),
 		asm.JSet.Imm(regFlags, int32(FlagESP), "steer"),
 		asm.Ja.Label("pass"),
+
+		// The key names the datagram: source, destination, identification
+		// and protocol, as IPv4 reassembly does (RFC 791).
+		asm.LoadMem(asm.R1, regData, ipv4OffSrc, asm.Word).WithSymbol("fragment_udp"),
+		asm.StoreMem(asm.RFP, stackFragKey, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, regData, ipv4OffDst, asm.Word),
+		asm.StoreMem(asm.RFP, stackFragKey+4, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, regData, ipv4OffID, asm.Half),
+		asm.StoreMem(asm.RFP, stackFragKey+8, asm.R1, asm.Half),
+		asm.StoreImm(asm.RFP, stackFragKey+10, ipProtoUDP, asm.Byte),
+		asm.StoreImm(asm.RFP, stackFragKey+11, 0, asm.Byte),
+		asm.LoadMem(asm.R1, regData, ipv4OffFrag, asm.Half),
+		asm.JSet.Imm(asm.R1, wire16(ipv4OffsetMask), "fragment_later"),
+
+		// A first fragment carries the UDP header.
+		asm.Mov.Reg(asm.R1, regData),
+		asm.Add.Reg(asm.R1, regIHL),
+		asm.Mov.Reg(asm.R4, asm.R1),
+		asm.Add.Imm(asm.R4, ethHeaderLen+udpOffDstPort+2),
+		asm.Mov.Imm(regReason, counterTruncated),
+		asm.JGT.Reg(asm.R4, regDataEnd, "pass"),
+		asm.LoadMem(asm.R4, asm.R1, ethHeaderLen+udpOffDstPort, asm.Half),
+		asm.LoadMem(asm.R5, regPort, portOffUDPPort, asm.Half),
+		asm.Mov.Imm(regReason, counterFragment),
+		asm.JNE.Reg(asm.R4, asm.R5, "pass"),
+		asm.StoreImm(asm.RFP, stackFragVal, 1, asm.Word),
+		asm.LoadMapPtr(asm.R1, fragsFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackFragKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stackFragVal),
+		asm.Mov.Imm(asm.R4, bpfAny),
+		asm.FnMapUpdateElem.Call(),
+		asm.Ja.Label("steer"),
+
+		asm.LoadMapPtr(asm.R1, fragsFD).WithSymbol("fragment_later"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackFragKey),
+		asm.FnMapLookupElem.Call(),
+		asm.Mov.Imm(regReason, counterFragment),
+		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.Ja.Label("steer"),
 	}
 }
 

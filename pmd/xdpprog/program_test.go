@@ -157,7 +157,8 @@ func TestProgramUnderlayDecisions(t *testing.T) {
 		{name: "middle fragment", frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoUDP, ipv4FlagMF|185, nil, make([]byte, 64))), reason: counterFragment},
 		{name: "first fragment with FlagFragments", flags: FlagFragments, frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoUDP, ipv4FlagMF, nil, udpDatagram(vnetPort, vnetPort, make([]byte, 64)))), steered: true},
 		{name: "last fragment with FlagFragments", flags: FlagFragments, frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoUDP, 185, nil, make([]byte, 64))), steered: true},
-		{name: "other udp port fragment with FlagFragments", flags: FlagFragments, frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoUDP, ipv4FlagMF, nil, udpDatagram(53, 53, make([]byte, 64)))), steered: true},
+		{name: "other udp port fragment with FlagFragments", flags: FlagFragments, frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoUDP, ipv4FlagMF, nil, udpDatagram(53, 53, make([]byte, 64)))), reason: counterFragment},
+		{name: "later fragment of another datagram", flags: FlagFragments, frame: ethernet(ethTypeIPv4, withByte(ipv4Packet(ipProtoUDP, 185, nil, make([]byte, 64)), 5, 0x99)), reason: counterFragment},
 		{name: "tcp fragment with FlagFragments", flags: FlagFragments, frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoTCP, 185, nil, make([]byte, 64))), reason: counterFragment},
 		{name: "etherip fragment with FlagFragments", flags: FlagFragments, frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoEtherIP, 185, nil, make([]byte, 64))), reason: counterFragment},
 		{name: "etherip fragment with both flags", flags: FlagFragments | FlagEtherIP, frame: ethernet(ethTypeIPv4, ipv4Packet(ipProtoEtherIP, 185, nil, make([]byte, 64))), steered: true},
@@ -178,6 +179,9 @@ func TestProgramUnderlayDecisions(t *testing.T) {
 		{name: "ihl 15 without options", frame: withByte(udpFrame(vnetPort, vnetPort, nil), 14, 0x4f), reason: counterTruncated},
 	}
 
+	// The cases run in order against one program, so the frags map
+	// carries the first fragments steered by earlier cases.
+	frags := fragTable{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			port := underlayPort(tc.flags)
@@ -195,7 +199,7 @@ func TestProgramUnderlayDecisions(t *testing.T) {
 			if want := wantCounters(tc.steered, tc.reason); got != want {
 				t.Errorf("run(%x) counted %+v, want %+v", tc.frame, got, want)
 			}
-			if steered, reason := modelDecision(port, tc.frame); steered != tc.steered || (!steered && reason != tc.reason) {
+			if steered, reason := modelDecision(port, tc.frame, frags); steered != tc.steered || (!steered && reason != tc.reason) {
 				t.Errorf("modelDecision(%x) = %v, %d; want %v, %d", tc.frame, steered, reason, tc.steered, tc.reason)
 			}
 		})
@@ -454,7 +458,17 @@ func FuzzProgramMatchesModel(f *testing.F) {
 		if err := p.SetPort(loIfindex, port); err != nil {
 			t.Fatalf("SetPort(%d, %+v): %v", loIfindex, port, err)
 		}
-		steered, reason := modelDecision(port, frame)
+		// The model reads the kernel's frags map for a later fragment,
+		// because earlier inputs may have recorded its datagram.
+		var frags fragTable
+		if len(frame) >= ethHeaderLen+ipv4MinLen {
+			key := fragKeyOf(frame[ethHeaderLen:])
+			var v uint32
+			if p.frags.Lookup(key, &v) == nil {
+				frags = fragTable{key: true}
+			}
+		}
+		steered, reason := modelDecision(port, frame, frags)
 		if len(frame) < ethHeaderLen {
 			checkShortFrame(t, p, frame, wantCounters(steered, reason))
 			return

@@ -58,8 +58,14 @@ const (
 	// dataplane runs no secure vnet, so that the host's own IPsec keeps
 	// working.
 	FlagESP uint32 = 1 << 1
-	// FlagFragments steers IPv4 fragments of UDP, and of EtherIP or ESP
-	// when their flag is also set. The dataplane must then reassemble them.
+	// FlagFragments steers IPv4 fragments of datagrams to the UDP port,
+	// and fragments of EtherIP or ESP when their flag is also set. Only a
+	// first fragment names the port: the program records its source,
+	// destination and IPv4 identification in an LRU map and steers the
+	// later fragments that match, so the host's other fragmented UDP
+	// stays with the kernel. A later fragment that arrives before the
+	// first goes to the kernel. The dataplane must reassemble what it
+	// receives.
 	FlagFragments uint32 = 1 << 2
 
 	knownFlags = FlagEtherIP | FlagESP | FlagFragments
@@ -130,6 +136,7 @@ type Program struct {
 	ports       *ebpf.Map
 	xsks        *ebpf.Map
 	counters    *ebpf.Map
+	frags       *ebpf.Map
 	maxSockets  uint32
 	attachments map[*Attachment]struct{}
 }
@@ -197,10 +204,21 @@ func (p *Program) load(opts Options) error {
 		return fmt.Errorf("create map counters: %w%s", err, permissionHint(err))
 	}
 
+	p.frags, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "frags",
+		Type:       ebpf.LRUHash,
+		KeySize:    fragKeySize,
+		ValueSize:  4,
+		MaxEntries: fragMapEntries,
+	})
+	if err != nil {
+		return fmt.Errorf("create map frags: %w%s", err, permissionHint(err))
+	}
+
 	spec := &ebpf.ProgramSpec{
 		Name:         programName,
 		Type:         ebpf.XDP,
-		Instructions: instructions(p.ports.FD(), p.xsks.FD(), p.counters.FD()),
+		Instructions: instructions(p.ports.FD(), p.xsks.FD(), p.counters.FD(), p.frags.FD()),
 		License:      license,
 	}
 	if opts.Frags {
@@ -374,7 +392,7 @@ func (p *Program) closeAll() error {
 	if p.prog != nil {
 		errs = append(errs, p.prog.Close())
 	}
-	for _, m := range []*ebpf.Map{p.counters, p.xsks, p.ports} {
+	for _, m := range []*ebpf.Map{p.frags, p.counters, p.xsks, p.ports} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
