@@ -397,6 +397,8 @@ func (w *Worker) pollOnce() bool {
 		w.handler.Process(w, p.id, w.rx[:n])
 		w.flush()
 	}
+	// Frames queued outside Process, by Tick or Call, go out now too.
+	w.flush()
 	w.kickAll()
 	return moved
 }
