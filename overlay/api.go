@@ -120,6 +120,40 @@ type VarpEntry struct {
 	Ref int
 }
 
+// Limits bound the state and the flooding of each vnet.
+type Limits struct {
+	// MaxVarpEntries is the maximum number of VARP cache entries per
+	// vnet; the least recently confirmed entry is evicted for a new one.
+	MaxVarpEntries int
+	// MaxVifs is the maximum number of local MAC addresses per vnet.
+	MaxVifs int
+	// LearnRate is the maximum number of new or changed VARP entries per
+	// second per vnet; 0 means no limit.
+	LearnRate int
+	// FloodRate is the maximum number of frames per second per vnet sent
+	// to the group (broadcast, multicast and unknown unicast); 0 means no
+	// limit.
+	FloodRate int
+}
+
+// DefaultLimits are the limits of a new engine.
+var DefaultLimits = Limits{MaxVarpEntries: 8192, MaxVifs: 1024, LearnRate: 2000, FloodRate: 20000}
+
+// Validate checks that the limits are usable.
+func (l Limits) Validate() error {
+	switch {
+	case l.MaxVarpEntries < 1 || l.MaxVarpEntries > 1<<20:
+		return fmt.Errorf("invalid VARP entry limit %d: %w (use 1 to %d)", l.MaxVarpEntries, ErrInvalid, 1<<20)
+	case l.MaxVifs < 1 || l.MaxVifs > 1<<20:
+		return fmt.Errorf("invalid vif limit %d: %w (use 1 to %d)", l.MaxVifs, ErrInvalid, 1<<20)
+	case l.LearnRate < 0:
+		return fmt.Errorf("invalid learning rate %d: %w (use 0 for no limit, or entries per second)", l.LearnRate, ErrInvalid)
+	case l.FloodRate < 0:
+		return fmt.Errorf("invalid flood rate %d: %w (use 0 for no limit, or frames per second)", l.FloodRate, ErrInvalid)
+	}
+	return nil
+}
+
 // VarpInfo contains the VARP parameters and the cache.
 type VarpInfo struct {
 	// Device is the underlay interface, or the interfaces joined by
@@ -130,7 +164,11 @@ type VarpInfo struct {
 	Port          uint16
 	Encapsulation string
 	EntryTTL      time.Duration
-	Entries       []VarpEntry
+	Limits        Limits
+	// Resolve is true when unknown unicast frames wait for a VARP reply,
+	// false when they are flooded as the original did.
+	Resolve bool
+	Entries []VarpEntry
 }
 
 // PeerInfo describes a unicast peer that extends the multicast group.

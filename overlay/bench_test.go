@@ -46,7 +46,7 @@ func benchmarkDecap(b *testing.B, size int) {
 func benchmarkEncapUnicast(b *testing.B, size int) {
 	tb := benchBed(b)
 	remoteVM := wire.MAC{2, 0, 0, 0, 0, 2}
-	tb.e.varp.set(makeKey(1, remoteVM), makeValue(remoteAddr, uint8(VarpReachable), 0), 0)
+	tb.vnets[vnet1500].varp.set(makeKey(1, remoteVM), makeValue(remoteAddr, uint8(VarpReachable), 0), 0)
 	f := innerFrame(remoteVM, wire.MAC{2, 0, 0, 0, 0, 1}, size-42)
 	k := tb.devices[vnet1500]
 	runPipeline(b, tb, func() bool { return k.Inject(f) }, size)
@@ -88,11 +88,11 @@ func BenchmarkLearnRefresh(b *testing.B) {
 	tb := benchBed(b)
 	vn := tb.vnets[vnet1500]
 	mac := wire.MAC{2, 0, 0, 0, 0, 2}
-	tb.pipe.learn(vn, mac, remoteAddr)
+	tb.pipe.learn(tb.e.cfg.Load(), vn, mac, remoteAddr)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tb.pipe.learn(vn, mac, remoteAddr)
+		tb.pipe.learn(tb.e.cfg.Load(), vn, mac, remoteAddr)
 	}
 }
 

@@ -23,6 +23,12 @@ type config struct {
 	peers    []*peer
 	// bindings maps each worker's ports to what they carry.
 	bindings [][]binding
+	// learnInterval and floodInterval are the per-worker nanoseconds per
+	// event of the learning and flooding rate limits, 0 for none.
+	learnInterval, floodInterval int64
+	// resolve selects queueing unknown unicast frames while VARP
+	// resolves the destination, instead of flooding them.
+	resolve bool
 }
 
 // underlayPort is one underlay interface.
@@ -50,6 +56,44 @@ type vnet struct {
 	maxFrame int
 	ports    []pmd.PortID
 	stats    []vnetStats
+	// varp maps remote MACs to the hosts behind them, vifs lists local
+	// MACs. Each vnet has its own, so that a flood of MACs on one vnet
+	// cannot evict or slow down another's entries.
+	varp *macTable
+	vifs *macTable
+	// limiters are the per-worker rate limiters, used only by their
+	// worker.
+	limiters []vnetLimiters
+}
+
+// vnetLimiters are one worker's rate limiters of one vnet.
+type vnetLimiters struct {
+	learn, flood limiter
+}
+
+// limiter is a rate limiter in the form of the generic cell rate
+// algorithm: tat is the theoretical arrival time of the next event, in
+// nanoseconds of the engine clock.
+type limiter struct {
+	tat int64
+}
+
+// allow reports whether an event at now conforms to one event per
+// interval with up to burst nanoseconds of credit, and records it if so.
+// An interval of 0 allows everything.
+func (l *limiter) allow(now, interval, burst int64) bool {
+	if interval == 0 {
+		return true
+	}
+	tat := l.tat
+	if tat < now {
+		tat = now
+	}
+	if tat-now > burst {
+		return false
+	}
+	l.tat = tat + interval
+	return true
 }
 
 // nextHop is the underlay port and Ethernet address through which a

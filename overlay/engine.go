@@ -42,9 +42,15 @@ type Config struct {
 	// Umem sizes each worker's UMEM; the zero value selects
 	// pmd.DefaultUmemConfig.
 	Umem pmd.UmemConfig
-	// MaxVarpEntries and MaxVifs bound the VARP cache and the vif table;
-	// 0 selects 65536 and 16384.
-	MaxVarpEntries, MaxVifs int
+	// Limits bound each vnet's tables and flooding; the zero value
+	// selects DefaultLimits.
+	Limits Limits
+	// Flood makes unknown unicast frames go to the group, as the original
+	// did, instead of waiting for a VARP reply. Hosts that run the
+	// original vnetd reply to VARP requests only for MACs that sent a
+	// frame in the last minute or two, so a vnet shared with them may
+	// need it.
+	Flood bool
 	// EntryTTL is how long VARP and vif entries live after they were last
 	// confirmed; 0 selects 60 s, the original's value.
 	EntryTTL time.Duration
@@ -55,9 +61,7 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultMaxVarpEntries = 65536
-	DefaultMaxVifs        = 16384
-	DefaultEntryTTL       = 60 * time.Second
+	DefaultEntryTTL = 60 * time.Second
 	// DefaultGroupTTL keeps group traffic on the local segment, as the
 	// original vnetd's sends through a kernel socket did.
 	DefaultGroupTTL = 1
@@ -91,14 +95,10 @@ type Engine struct {
 	peers    []*peer
 	slots    *slotAllocator
 	indices  *indexAllocator
-
-	varp *macTable
-	vifs *macTable
-	// static lists the vifs added by command; they do not expire.
-	static map[macKey]bool
+	limits   Limits
 
 	resolveQ *ring.MPSC[[4]byte]
-	resolver *resolver
+	hops     *hopResolver
 
 	start    time.Time
 	stop     chan struct{}
@@ -129,9 +129,7 @@ func New(c Config) (*Engine, error) {
 		conf:     c,
 		log:      c.Logger,
 		vnets:    make(map[wire.VnetID]*vnetState),
-		varp:     newMacTable(c.MaxVarpEntries),
-		vifs:     newMacTable(c.MaxVifs),
-		static:   make(map[macKey]bool),
+		limits:   c.Limits,
 		resolveQ: q,
 		start:    time.Now(),
 		stop:     make(chan struct{}),
@@ -184,11 +182,11 @@ func (c *Config) fill() error {
 	if err := underlayRings.Validate(c.Umem); err != nil {
 		return err
 	}
-	if c.MaxVarpEntries == 0 {
-		c.MaxVarpEntries = DefaultMaxVarpEntries
+	if c.Limits == (Limits{}) {
+		c.Limits = DefaultLimits
 	}
-	if c.MaxVifs == 0 {
-		c.MaxVifs = DefaultMaxVifs
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	if c.EntryTTL == 0 {
 		c.EntryTTL = DefaultEntryTTL
@@ -204,6 +202,12 @@ func (e *Engine) clock(now time.Time) uint32 {
 	return uint32(now.Sub(e.start) / time.Second)
 }
 
+// nanos returns nanoseconds since the engine started, the clock of the
+// rate limiters and resolution timers.
+func (e *Engine) nanos(now time.Time) int64 {
+	return int64(now.Sub(e.start))
+}
+
 func (e *Engine) setup() error {
 	prog, err := xdpprog.Load(xdpprog.Options{})
 	if err != nil {
@@ -216,6 +220,7 @@ func (e *Engine) setup() error {
 		group:    e.conf.Group.As4(),
 		groupMAC: wire.MulticastMAC(e.conf.Group.As4()),
 		groupTTL: uint8(e.conf.GroupTTL),
+		resolve:  !e.conf.Flood,
 		vnets:    map[wire.VnetID]*vnet{},
 		nextHops: map[[4]byte]nextHop{},
 		bindings: make([][]binding, e.conf.Queues),
@@ -225,7 +230,7 @@ func (e *Engine) setup() error {
 		if err != nil {
 			return err
 		}
-		pipe := &pipeline{eng: e, worker: i, umem: u, stats: &workerStats{}}
+		pipe := newPipeline(e, i, u)
 		w, err := pmd.NewWorker(pmd.WorkerConfig{ID: i, CPU: e.conf.CPUs[i], SpinPolls: e.conf.SpinPolls}, u, pipe)
 		if err != nil {
 			u.Close()
@@ -247,13 +252,14 @@ func (e *Engine) setup() error {
 			}
 		}
 	}
+	cfg.learnInterval, cfg.floodInterval = e.intervals(e.limits)
 	e.cfg.Store(cfg)
 	for _, us := range e.underlay {
 		if err := us.activate(e); err != nil {
 			return err
 		}
 	}
-	e.resolver = newResolver(e)
+	e.hops = newHopResolver(e)
 	return nil
 }
 
@@ -295,7 +301,8 @@ func (e *Engine) Start() error {
 	e.started = true
 	for _, ew := range e.workers {
 		ew.done = make(chan error, 1)
-		ew.pipe.now = e.clock(time.Now())
+		now := time.Now()
+		ew.pipe.now, ew.pipe.nowNano = e.clock(now), e.nanos(now)
 		go func(ew *engineWorker) {
 			e.log.Info("worker started", zap.Int("worker", ew.w.ID()), zap.Int("cpu", ew.cpu))
 			err := ew.w.Run()
@@ -308,7 +315,7 @@ func (e *Engine) Start() error {
 		}(ew)
 	}
 	e.bg.Add(2)
-	go e.resolver.run()
+	go e.hops.run()
 	go e.sweep()
 	return nil
 }
@@ -326,14 +333,15 @@ func (e *Engine) sweep() {
 			return
 		case now := <-t.C:
 			clock := e.clock(now)
-			n := e.varp.removeIf(func(k macKey, v entryValue, seen uint32) bool {
-				return v.flags()&flagProbing == 0 && clock-seen > ttl
-			})
-			e.mu.Lock()
-			m := e.vifs.removeIf(func(k macKey, v entryValue, seen uint32) bool {
-				return !e.static[k] && clock-seen > ttl
-			})
-			e.mu.Unlock()
+			n, m := 0, 0
+			for _, vn := range e.cfg.Load().vnets {
+				n += vn.varp.removeIf(func(k macKey, v entryValue, seen uint32) bool {
+					return v.flags()&flagProbing == 0 && clock-seen > ttl
+				})
+				m += vn.vifs.removeIf(func(k macKey, v entryValue, seen uint32) bool {
+					return v.flags()&flagStatic == 0 && clock-seen > ttl
+				})
+			}
 			if n+m > 0 {
 				e.log.Debug("expired table entries", zap.Int("varp", n), zap.Int("vifs", m))
 			}
@@ -389,6 +397,42 @@ func (e *Engine) Close() error {
 	e.closeErr = errors.Join(errs...)
 	e.log.Info("dataplane closed")
 	return e.closeErr
+}
+
+// intervals converts rate limits to the per-worker nanoseconds per event
+// that the limiters use.
+func (e *Engine) intervals(l Limits) (learn, flood int64) {
+	n := int64(len(e.workers))
+	if l.LearnRate > 0 {
+		learn = int64(time.Second) * n / int64(l.LearnRate)
+	}
+	if l.FloodRate > 0 {
+		flood = int64(time.Second) * n / int64(l.FloodRate)
+	}
+	return learn, flood
+}
+
+// burst is the credit of a rate limiter: one second of events.
+const burst = int64(time.Second)
+
+// SetLimits changes the limits of every vnet. Tables above a lower limit
+// lose their least recently confirmed entries.
+func (e *Engine) SetLimits(l Limits) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.limits = l
+	for _, vs := range e.vnets {
+		vs.vn.varp.setMax(l.MaxVarpEntries)
+		vs.vn.vifs.setMax(l.MaxVifs)
+	}
+	learn, flood := e.intervals(l)
+	e.update(func(c *config) { c.learnInterval, c.floodInterval = learn, flood })
+	e.log.Info("limits changed", zap.Int("max_varp_entries", l.MaxVarpEntries), zap.Int("max_vifs", l.MaxVifs),
+		zap.Int("learn_rate", l.LearnRate), zap.Int("flood_rate", l.FloodRate))
+	return nil
 }
 
 // slotAllocator hands out XSKMAP slots in runs of consecutive slots, one

@@ -25,15 +25,6 @@ func (e *Engine) Vnets() []VnetInfo {
 	return out
 }
 
-// vnetByIndex maps table indices back to vnet ids. The caller holds e.mu.
-func (e *Engine) vnetByIndex() map[uint16]wire.VnetID {
-	m := make(map[uint16]wire.VnetID, len(e.vnets))
-	for id, vs := range e.vnets {
-		m[vs.vn.index] = id
-	}
-	return m
-}
-
 func (e *Engine) age(seen uint32) time.Duration {
 	now := e.clock(timeNow())
 	if now < seen {
@@ -47,14 +38,11 @@ func (e *Engine) age(seen uint32) time.Duration {
 func (e *Engine) Vifs() []VifInfo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ids := e.vnetByIndex()
 	var out []VifInfo
-	for _, te := range e.vifs.entries() {
-		id, ok := ids[te.key.vnet()]
-		if !ok {
-			continue
+	for id, vs := range e.vnets {
+		for _, te := range vs.vn.vifs.entries() {
+			out = append(out, VifInfo{Vnet: id, MAC: te.key.mac(), Age: e.age(te.seen), Static: te.value.flags()&flagStatic != 0})
 		}
-		out = append(out, VifInfo{Vnet: id, MAC: te.key.mac(), Age: e.age(te.seen), Static: e.static[te.key]})
 	}
 	return out
 }
@@ -74,25 +62,26 @@ func (e *Engine) Varp() VarpInfo {
 		Port:          wire.Port,
 		Encapsulation: "etherip_in_udp",
 		EntryTTL:      e.conf.EntryTTL,
+		Limits:        e.limits,
+		Resolve:       cfg.resolve,
 	}
 	if len(e.underlay) > 0 {
 		info.Unicast = netip.AddrFrom4(e.underlay[0].port.addr)
 	}
-	ids := e.vnetByIndex()
-	for _, te := range e.varp.entries() {
-		id, ok := ids[te.key.vnet()]
-		if !ok {
-			continue
+	for id, vs := range e.vnets {
+		queued := e.queuedByVnet(vs.vn)
+		for _, te := range vs.vn.varp.entries() {
+			info.Entries = append(info.Entries, VarpEntry{
+				Vnet:    id,
+				MAC:     te.key.mac(),
+				Addr:    netip.AddrFrom4(te.value.addr()),
+				State:   VarpState(te.value.state()),
+				Probing: te.value.flags()&flagProbing != 0,
+				Queue:   queued[te.key],
+				Age:     e.age(te.seen),
+				Ref:     1,
+			})
 		}
-		info.Entries = append(info.Entries, VarpEntry{
-			Vnet:    id,
-			MAC:     te.key.mac(),
-			Addr:    netip.AddrFrom4(te.value.addr()),
-			State:   VarpState(te.value.state()),
-			Probing: te.value.flags()&flagProbing != 0,
-			Age:     e.age(te.seen),
-			Ref:     1,
-		})
 	}
 	return info
 }
@@ -125,11 +114,16 @@ func (e *Engine) Stats() []CounterSet {
 		for i := range dp.malformed {
 			dp.malformed[i].add(s.malformed[i].load())
 		}
-		dp.varpRequestsIn.add(s.varpRequestsIn.load())
-		dp.varpAnnouncesIn.add(s.varpAnnouncesIn.load())
-		dp.varpRepliesOut.add(s.varpRepliesOut.load())
-		dp.forwardedIn.add(s.forwardedIn.load())
-		dp.resolveRequests.add(s.resolveRequests.load())
+		for _, c := range []struct{ sum, v *counter }{
+			{&dp.varpRequestsIn, &s.varpRequestsIn}, {&dp.varpAnnouncesIn, &s.varpAnnouncesIn},
+			{&dp.varpRequestsOut, &s.varpRequestsOut}, {&dp.varpAnnouncesOut, &s.varpAnnouncesOut},
+			{&dp.varpRepliesOut, &s.varpRepliesOut}, {&dp.forwardedIn, &s.forwardedIn},
+			{&dp.forwardedOut, &s.forwardedOut}, {&dp.resent, &s.resent},
+			{&dp.reassembled, &s.reassembled}, {&dp.reassemblyFailed, &s.reassemblyFailed},
+			{&dp.fragmentsOut, &s.fragmentsOut}, {&dp.resolveRequests, &s.resolveRequests},
+		} {
+			c.sum.add(c.v.load())
+		}
 	}
 	set := CounterSet{Scope: "dataplane"}
 	var total uint64
@@ -147,11 +141,25 @@ func (e *Engine) Stats() []CounterSet {
 	}
 	set.add("varp_requests_in", dp.varpRequestsIn.load())
 	set.add("varp_announces_in", dp.varpAnnouncesIn.load())
+	set.add("varp_requests_out", dp.varpRequestsOut.load())
+	set.add("varp_announces_out", dp.varpAnnouncesOut.load())
 	set.add("varp_replies_out", dp.varpRepliesOut.load())
 	set.add("forwarded_in", dp.forwardedIn.load())
+	set.add("forwarded_out", dp.forwardedOut.load())
+	set.add("resent_to_group", dp.resent.load())
+	set.add("reassembled", dp.reassembled.load())
+	set.add("reassembly_failed", dp.reassemblyFailed.load())
+	set.add("fragments_out", dp.fragmentsOut.load())
 	set.add("resolve_requests", dp.resolveRequests.load())
-	set.add("varp_entries", uint64(e.varp.count()))
-	set.add("vif_entries", uint64(e.vifs.count()))
+	var varpEntries, vifEntries, evicted uint64
+	for _, vs := range e.vnets {
+		varpEntries += uint64(vs.vn.varp.count())
+		vifEntries += uint64(vs.vn.vifs.count())
+		evicted += vs.vn.varp.evicted.Load() + vs.vn.vifs.evicted.Load()
+	}
+	set.add("varp_entries", varpEntries)
+	set.add("vif_entries", vifEntries)
+	set.add("table_evictions", evicted)
 	set.add("next_hops", uint64(len(e.cfg.Load().nextHops)))
 	out = append(out, set)
 
@@ -184,8 +192,13 @@ func (e *Engine) Stats() []CounterSet {
 			sum.rxFrames.add(s.rxFrames.load())
 			sum.rxBytes.add(s.rxBytes.load())
 			sum.flooded.add(s.flooded.load())
+			sum.unicast.add(s.unicast.load())
 			sum.unresolved.add(s.unresolved.load())
 			sum.learned.add(s.learned.load())
+			sum.announced.add(s.announced.load())
+			sum.moved.add(s.moved.load())
+			sum.tooBig.add(s.tooBig.load())
+			sum.fragmented.add(s.fragmented.load())
 			for r := range s.drops {
 				sum.drops[r].add(s.drops[r].load())
 			}
@@ -196,8 +209,15 @@ func (e *Engine) Stats() []CounterSet {
 		vset.add("rx_frames", sum.rxFrames.load())
 		vset.add("rx_bytes", sum.rxBytes.load())
 		vset.add("flooded", sum.flooded.load())
+		vset.add("unicast", sum.unicast.load())
 		vset.add("unresolved", sum.unresolved.load())
 		vset.add("learned", sum.learned.load())
+		vset.add("announced", sum.announced.load())
+		vset.add("moved", sum.moved.load())
+		vset.add("too_big", sum.tooBig.load())
+		vset.add("fragmented", sum.fragmented.load())
+		vset.add("varp_entries", uint64(vn.varp.count()))
+		vset.add("vif_entries", uint64(vn.vifs.count()))
 		for r := range sum.drops {
 			if v := sum.drops[r].load(); v > 0 {
 				vset.add("drop_"+dropReason(r).String(), v)

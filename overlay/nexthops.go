@@ -12,12 +12,12 @@ import (
 // timeNow is time.Now, replaceable in tests.
 var timeNow = time.Now
 
-// resolver finds the Ethernet address of the next hop towards each
+// hopResolver finds the Ethernet address of the next hop towards each
 // unicast underlay destination in the kernel's routing and neighbour
 // tables, and keeps the data path's next hop table current. Workers ask
 // for destinations they have no next hop for through the engine's
 // resolve queue.
-type resolver struct {
+type hopResolver struct {
 	e *Engine
 	// routes maps each destination asked for to the interface and
 	// neighbour it is reached through.
@@ -41,11 +41,11 @@ const (
 const usableNeigh = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY |
 	netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
 
-func newResolver(e *Engine) *resolver {
-	return &resolver{e: e, routes: make(map[[4]byte]route)}
+func newHopResolver(e *Engine) *hopResolver {
+	return &hopResolver{e: e, routes: make(map[[4]byte]route)}
 }
 
-func (r *resolver) run() {
+func (r *hopResolver) run() {
 	defer r.e.bg.Done()
 	updates := make(chan netlink.NeighUpdate, 256)
 	done := make(chan struct{})
@@ -94,10 +94,16 @@ func (r *resolver) run() {
 // refresh drops destinations that no VARP entry points to any more and
 // looks up the others again, so that route and neighbour changes the
 // kernel did not announce are picked up.
-func (r *resolver) refresh() {
+func (r *hopResolver) refresh() {
 	inUse := make(map[[4]byte]bool)
-	for _, te := range r.e.varp.entries() {
-		inUse[te.value.addr()] = true
+	cfg := r.e.cfg.Load()
+	for _, vn := range cfg.vnets {
+		for _, te := range vn.varp.entries() {
+			inUse[te.value.addr()] = true
+		}
+	}
+	for _, p := range cfg.peers {
+		inUse[p.addr] = true
 	}
 	for dst := range r.routes {
 		if !inUse[dst] {
@@ -111,7 +117,7 @@ func (r *resolver) refresh() {
 
 // resolve looks up the route to dst and installs its next hop, or
 // requests that the kernel resolve the neighbour.
-func (r *resolver) resolve(dst [4]byte) {
+func (r *hopResolver) resolve(dst [4]byte) {
 	log := r.e.log.With(zap.Stringer("dst", net.IP(dst[:])))
 	routes, err := netlink.RouteGet(net.IP(dst[:]))
 	if err != nil || len(routes) == 0 {
@@ -158,7 +164,7 @@ func (r *resolver) resolve(dst [4]byte) {
 // trigger requests that the kernel resolve or confirm a neighbour, as if
 // it had a packet for it (NTF_USE). The result arrives as a neighbour
 // update.
-func (r *resolver) trigger(rr route) {
+func (r *hopResolver) trigger(rr route) {
 	err := netlink.NeighSet(&netlink.Neigh{
 		LinkIndex: rr.ifindex,
 		Family:    unix.AF_INET,
@@ -170,7 +176,7 @@ func (r *resolver) trigger(rr route) {
 	}
 }
 
-func (r *resolver) neighUpdate(u netlink.NeighUpdate) {
+func (r *hopResolver) neighUpdate(u netlink.NeighUpdate) {
 	ip := u.IP.To4()
 	if ip == nil {
 		return
@@ -189,7 +195,7 @@ func (r *resolver) neighUpdate(u netlink.NeighUpdate) {
 	}
 }
 
-func (r *resolver) install(dst [4]byte, rr route, mac [6]byte) {
+func (r *hopResolver) install(dst [4]byte, rr route, mac [6]byte) {
 	nh := nextHop{port: rr.port, mac: mac}
 	r.e.mu.Lock()
 	defer r.e.mu.Unlock()
@@ -204,7 +210,7 @@ func (r *resolver) install(dst [4]byte, rr route, mac [6]byte) {
 		zap.Stringer("via", net.IP(rr.via[:])), zap.Stringer("mac", net.HardwareAddr(mac[:])))
 }
 
-func (r *resolver) uninstall(dst [4]byte) {
+func (r *hopResolver) uninstall(dst [4]byte) {
 	r.e.mu.Lock()
 	defer r.e.mu.Unlock()
 	if _, ok := r.e.cfg.Load().nextHops[dst]; !ok {

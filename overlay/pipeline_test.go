@@ -25,6 +25,8 @@ type testBed struct {
 	underlay *pmd.FakeKernel
 	devices  map[wire.VnetID]*pmd.FakeKernel
 	vnets    map[wire.VnetID]*vnet
+	// clock is the time the worker's ticks see; tests advance it.
+	clock time.Time
 }
 
 var (
@@ -45,24 +47,23 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		t.Fatal(err)
 	}
 	e := &Engine{
-		varp:     newMacTable(1024),
-		vifs:     newMacTable(1024),
-		static:   map[macKey]bool{},
 		resolveQ: q,
 		start:    time.Now(),
 		conf:     Config{EntryTTL: DefaultEntryTTL},
+		limits:   DefaultLimits,
 	}
 	u, err := pmd.NewUmem(pmd.UmemConfig{Frames: 2048, FrameSize: 2048})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe := &pipeline{eng: e, umem: u, stats: &workerStats{}}
+	pipe := newPipeline(e, 0, u)
 	w, err := pmd.NewWorker(pmd.WorkerConfig{CPU: -1, SpinPolls: -1}, u, pipe)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	tb := &testBed{t: t, e: e, w: w, pipe: pipe, devices: map[wire.VnetID]*pmd.FakeKernel{}, vnets: map[wire.VnetID]*vnet{}}
+	e.workers = []*engineWorker{{w: w, pipe: pipe}}
+	tb := &testBed{t: t, e: e, w: w, pipe: pipe, devices: map[wire.VnetID]*pmd.FakeKernel{}, vnets: map[wire.VnetID]*vnet{}, clock: e.start}
 
 	s, k, err := pmd.NewFakeSocket(u, smallRings())
 	if err != nil {
@@ -84,6 +85,7 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		vnets:    map[wire.VnetID]*vnet{},
 		nextHops: map[[4]byte]nextHop{},
 		bindings: make([][]binding, 1),
+		resolve:  true,
 	}
 	setBinding(cfg, 0, p.ID(), binding{kind: bindUnderlay, underlay: 0})
 	for i, id := range ids {
@@ -96,7 +98,9 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 			t.Fatal(err)
 		}
 		vn := &vnet{id: id, index: uint16(i + 1), device: id.DefaultDevice(), mtu: 1436, maxFrame: 1436 + 18,
-			ports: []pmd.PortID{p.ID()}, stats: make([]vnetStats, 1)}
+			ports: []pmd.PortID{p.ID()}, stats: make([]vnetStats, 1),
+			varp: newMacTable(DefaultLimits.MaxVarpEntries), vifs: newMacTable(DefaultLimits.MaxVifs),
+			limiters: make([]vnetLimiters, 1)}
 		cfg.vnets[id] = vn
 		setBinding(cfg, 0, p.ID(), binding{kind: bindDevice, vnet: vn})
 		tb.devices[id] = k
@@ -106,12 +110,19 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 	return tb
 }
 
-// poll runs the worker until its rings are quiet.
+// poll runs the worker until its rings are quiet, with a tick at the
+// test bed's clock before each loop.
 func (tb *testBed) poll() {
 	for i := 0; i < 4; i++ {
-		tb.pipe.now = tb.e.clock(time.Now())
+		tb.pipe.Tick(tb.w, tb.clock)
 		tb.w.PollOnce()
 	}
+}
+
+// advance moves the clock forward and polls.
+func (tb *testBed) advance(d time.Duration) {
+	tb.clock = tb.clock.Add(d)
+	tb.poll()
 }
 
 func (tb *testBed) inject(k *pmd.FakeKernel, frame []byte) {
@@ -161,6 +172,25 @@ func vudp(id wire.VnetID, dst [4]byte, ethDst wire.MAC, inner []byte) []byte {
 	return b
 }
 
+// split separates transmitted underlay frames into data (VUDP) and VARP
+// packets.
+func split(t *testing.T, frames [][]byte) (data, varp [][]byte) {
+	t.Helper()
+	for _, f := range frames {
+		o := parseOuter(t, f)
+		id, _, _ := wire.ParseMsgHeader(o.udp.Payload())
+		switch id {
+		case wire.MsgVUDP:
+			data = append(data, f)
+		case wire.MsgVARP:
+			varp = append(varp, f)
+		default:
+			t.Fatalf("unexpected message id %d in %x", id, f)
+		}
+	}
+	return data, varp
+}
+
 type outer struct {
 	eth wire.Ethernet
 	ip  wire.IPv4
@@ -199,9 +229,12 @@ func TestEncapBroadcastToGroup(t *testing.T) {
 	inner := innerFrame(wire.BroadcastMAC, vmMAC, 18)
 	tb.inject(tb.devices[vnet1500], inner)
 
-	sent := tb.underlay.Transmitted()
+	sent, announces := split(t, tb.underlay.Transmitted())
 	if len(sent) != 1 {
-		t.Fatalf("underlay transmitted %d frames, want 1", len(sent))
+		t.Fatalf("underlay transmitted %d data frames, want 1", len(sent))
+	}
+	if len(announces) != 1 {
+		t.Errorf("underlay transmitted %d announces of the new MAC, want 1", len(announces))
 	}
 	o := parseOuter(t, sent[0])
 	group := wire.DefaultGroup.As4()
@@ -235,7 +268,7 @@ func TestEncapBroadcastToGroup(t *testing.T) {
 	if got := o.eip.Frame(); !bytes.Equal(got, inner) {
 		t.Errorf("inner frame = %x, want %x", got, inner)
 	}
-	if _, s := tb.e.vifs.lookup(makeKey(1, vmMAC)); s == nil {
+	if _, s := tb.vnets[vnet1500].vifs.lookup(makeKey(1, vmMAC)); s == nil {
 		t.Errorf("source MAC %v not recorded as a local vif", vmMAC)
 	}
 	if got := tb.vnets[vnet1500].stats[0].flooded.load(); got != 1 {
@@ -254,7 +287,7 @@ func TestDecapLearnsAndDelivers(t *testing.T) {
 	if len(got) != 1 || !bytes.Equal(got[0], inner) {
 		t.Fatalf("device received %x, want one frame %x", got, inner)
 	}
-	v, s := tb.e.varp.lookup(makeKey(1, remoteVM))
+	v, s := tb.vnets[vnet1500].varp.lookup(makeKey(1, remoteVM))
 	if s == nil {
 		t.Fatalf("no VARP entry learned for %v", remoteVM)
 	}
@@ -266,7 +299,7 @@ func TestDecapLearnsAndDelivers(t *testing.T) {
 	// known, and floods while it is not.
 	reply := innerFrame(remoteVM, localVM, 10)
 	tb.inject(tb.devices[vnet1500], reply)
-	sent := tb.underlay.Transmitted()
+	sent, _ := split(t, tb.underlay.Transmitted())
 	if len(sent) != 1 {
 		t.Fatalf("underlay transmitted %d frames, want 1", len(sent))
 	}
@@ -279,7 +312,7 @@ func TestDecapLearnsAndDelivers(t *testing.T) {
 
 	tb.e.update(func(c *config) { c.nextHops = map[[4]byte]nextHop{remoteAddr: {port: 0, mac: remoteMAC}} })
 	tb.inject(tb.devices[vnet1500], reply)
-	sent = tb.underlay.Transmitted()
+	sent, _ = split(t, tb.underlay.Transmitted())
 	if len(sent) != 1 {
 		t.Fatalf("underlay transmitted %d frames, want 1", len(sent))
 	}
@@ -314,12 +347,13 @@ func TestDecapDrops(t *testing.T) {
 			binary.BigEndian.PutUint16(f[12:], wire.EtherTypeARP)
 			return f
 		}(), dropNotVnet},
-		{"fragment", func() []byte {
+		{"fragment of other protocol", func() []byte {
 			f := vudp(vnet1500, localAddr, localMAC, inner)
 			f[14+6] |= 0x20 // more fragments
+			f[14+9] = wire.ProtoTCP
 			wire.IPv4(f[14:34]).UpdateChecksum()
 			return f
-		}(), dropFragment},
+		}(), dropNotVnet},
 		{"forward from stranger", func() []byte {
 			f := vudp(vnet1500, localAddr, localMAC, inner)
 			binary.BigEndian.PutUint16(f[42:], wire.MsgVFWD)
@@ -386,7 +420,7 @@ func TestVarpAnnounceLearned(t *testing.T) {
 	o := wire.Outer{EthDst: localMAC, EthSrc: remoteMAC, Src: remoteAddr, Dst: localAddr, TTL: 64, SrcPort: wire.Port, Vnet: vnet1500}
 	wire.PutVarpPacket(ann, &o, wire.VarpAnnounce, mac, announced)
 	tb.inject(tb.underlay, ann)
-	v, s := tb.e.varp.lookup(makeKey(1, mac))
+	v, s := tb.vnets[vnet1500].varp.lookup(makeKey(1, mac))
 	if s == nil || v.addr() != announced {
 		t.Errorf("after announce: entry %v %v, want address %v", s != nil, v.addr(), announced)
 	}
@@ -405,7 +439,7 @@ func TestEncapCompletesPartialChecksum(t *testing.T) {
 		t.Fatal("test frame already has a valid checksum")
 	}
 	tb.inject(tb.devices[vnet1500], inner)
-	sent := tb.underlay.Transmitted()
+	sent, _ := split(t, tb.underlay.Transmitted())
 	if len(sent) != 1 {
 		t.Fatalf("sent %d frames, want 1", len(sent))
 	}

@@ -15,40 +15,50 @@ func (c *counter) load() uint64 { return c.v.Load() }
 type dropReason uint8
 
 const (
-	dropMalformed    dropReason = iota // a header is truncated or invalid
-	dropNotVnet                        // steered to the dataplane but not vnet traffic
-	dropNotForUs                       // outer destination is neither a local address nor the group
-	dropOwnTraffic                     // outer source is a local address: our own group traffic
-	dropUnknownVnet                    // no local vnet has the frame's id
-	dropFragment                       // outer IPv4 fragment
-	dropNotFromPeer                    // forwarded copy from a host that is not a configured peer
-	dropOversize                       // frame larger than the device or underlay MTU allows
-	dropShortFrame                     // inner frame shorter than an Ethernet header
-	dropNoRoute                        // no underlay port leads to the destination
-	dropNoPort                         // the frame came in or would go out on a port being set up or removed
-	dropHeadroom                       // not enough room before the frame for the outer headers
-	dropTableFull                      // a VARP or vif table had no room for a new entry
-	dropNoMemory                       // no free frame for a copy
-	dropVarpNotLocal                   // VARP request for a MAC that is not local (no reply)
+	dropMalformed     dropReason = iota // a header is truncated or invalid
+	dropNotVnet                         // steered to the dataplane but not vnet traffic
+	dropNotForUs                        // outer destination is neither a local address nor the group
+	dropOwnTraffic                      // outer source is a local address: our own group traffic
+	dropUnknownVnet                     // no local vnet has the frame's id
+	dropFragment                        // outer IPv4 fragment
+	dropNotFromPeer                     // forwarded copy from a host that is not a configured peer
+	dropOversize                        // frame larger than the device or underlay MTU allows
+	dropShortFrame                      // inner frame shorter than an Ethernet header
+	dropNoRoute                         // no underlay port leads to the destination
+	dropNoPort                          // the frame came in or would go out on a port being set up or removed
+	dropHeadroom                        // not enough room before the frame for the outer headers
+	dropTableFull                       // a VARP or vif table had no room for a new entry
+	dropNoMemory                        // no free frame for a copy
+	dropVarpNotLocal                    // VARP request for a MAC that is not local (no reply)
+	dropLearnRate                       // a new table entry over the vnet's learning rate
+	dropFloodRate                       // a frame to the group over the vnet's flood rate
+	dropVarpQueueFull                   // the oldest frame waiting for a VARP reply, pushed out
+	dropVarpFailed                      // a frame to a MAC that VARP could not resolve
+	dropDuplicate                       // a group packet seen within the duplicate window
 	dropReasons
 )
 
 var dropNames = [dropReasons]string{
-	dropMalformed:    "malformed",
-	dropNotVnet:      "not_vnet",
-	dropNotForUs:     "not_for_us",
-	dropOwnTraffic:   "own_traffic",
-	dropUnknownVnet:  "unknown_vnet",
-	dropFragment:     "fragment",
-	dropNotFromPeer:  "not_from_peer",
-	dropOversize:     "oversize",
-	dropShortFrame:   "short_frame",
-	dropNoRoute:      "no_route",
-	dropNoPort:       "no_port",
-	dropHeadroom:     "no_headroom",
-	dropTableFull:    "table_full",
-	dropNoMemory:     "no_memory",
-	dropVarpNotLocal: "varp_not_local",
+	dropMalformed:     "malformed",
+	dropNotVnet:       "not_vnet",
+	dropNotForUs:      "not_for_us",
+	dropOwnTraffic:    "own_traffic",
+	dropUnknownVnet:   "unknown_vnet",
+	dropFragment:      "fragment",
+	dropNotFromPeer:   "not_from_peer",
+	dropOversize:      "oversize",
+	dropShortFrame:    "short_frame",
+	dropNoRoute:       "no_route",
+	dropNoPort:        "no_port",
+	dropHeadroom:      "no_headroom",
+	dropTableFull:     "table_full",
+	dropNoMemory:      "no_memory",
+	dropVarpNotLocal:  "varp_not_local",
+	dropLearnRate:     "learn_rate",
+	dropFloodRate:     "flood_rate",
+	dropVarpQueueFull: "varp_queue_full",
+	dropVarpFailed:    "varp_failed",
+	dropDuplicate:     "duplicate",
 }
 
 func (r dropReason) String() string { return dropNames[r] }
@@ -59,10 +69,14 @@ type workerStats struct {
 	drops     [dropReasons]counter
 	malformed [16]counter // indexed by wire.Reason
 
-	varpRequestsIn, varpAnnouncesIn counter
-	varpRepliesOut                  counter
-	forwardedIn                     counter
-	resolveRequests                 counter
+	varpRequestsIn, varpAnnouncesIn   counter
+	varpRequestsOut, varpAnnouncesOut counter
+	varpRepliesOut                    counter
+	forwardedIn, forwardedOut         counter
+	resent                            counter
+	reassembled, reassemblyFailed     counter
+	fragmentsOut                      counter
+	resolveRequests                   counter
 }
 
 // vnetStats are one worker's counters for one vnet.
@@ -74,9 +88,17 @@ type vnetStats struct {
 	// flooded counts frames sent to the group: broadcast, multicast and
 	// unknown unicast.
 	flooded counter
+	// unicast counts frames sent to a learned host.
+	unicast counter
 	// unresolved counts unicast frames flooded because the next hop's
 	// MAC address was not yet known.
 	unresolved counter
 	learned    counter
-	drops      [dropReasons]counter
+	// announced counts gratuitous announces of local MACs; moved counts
+	// local MACs that another host announced or sent from.
+	announced, moved counter
+	// tooBig counts ICMP "too big" replies; fragmented the fragments
+	// made of inner packets without DF.
+	tooBig, fragmented counter
+	drops              [dropReasons]counter
 }

@@ -28,13 +28,13 @@ const (
 	keyTombstone macKey = 1<<64 - 1
 )
 
-// entryValue packs what a table entry maps to: an IPv4 address, a state
-// and flags.
+// entryValue packs what a table entry maps to: an IPv4 address, a state,
+// flags and, for an entry being resolved, the number of requests sent.
 type entryValue uint64
 
 const (
 	flagStatic  = 1 << 0 // added by command, not learned
-	flagProbing = 1 << 1
+	flagProbing = 1 << 1 // VARP requests are outstanding
 )
 
 func makeValue(addr [4]byte, state uint8, flags uint8) entryValue {
@@ -45,8 +45,13 @@ func makeValue(addr [4]byte, state uint8, flags uint8) entryValue {
 func (v entryValue) addr() [4]byte {
 	return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 }
-func (v entryValue) state() uint8 { return uint8(v >> 32) }
-func (v entryValue) flags() uint8 { return uint8(v >> 40) }
+func (v entryValue) state() uint8  { return uint8(v >> 32) }
+func (v entryValue) flags() uint8  { return uint8(v >> 40) }
+func (v entryValue) probes() uint8 { return uint8(v >> 48) }
+
+func (v entryValue) withProbes(n uint8) entryValue {
+	return v&^(0xff<<48) | entryValue(n)<<48
+}
 
 type slot struct {
 	key   atomic.Uint64
@@ -56,29 +61,44 @@ type slot struct {
 	seen atomic.Uint32
 }
 
-// macTable maps (vnet, MAC) to an IPv4 address and a state. Lookups and
-// refreshes of an entry's time are lock-free, for the workers; inserts,
-// changes and deletions are serialised by a mutex and are rare in steady
-// state. It is an open-addressing table with linear probing; deleted
-// slots become tombstones until the table is rebuilt.
+// macTable maps MAC addresses of one vnet to an IPv4 address and a
+// state. Lookups and refreshes of an entry's time are lock-free, for the
+// workers. Inserts, changes and deletions are serialised by a mutex and
+// are rare in steady state. It is an open-addressing table with linear
+// probing whose slot array doubles as it fills, up to twice maxEntries
+// slots; deleted slots become tombstones until the next rebuild.
 type macTable struct {
 	slots atomic.Pointer[[]slot]
 
 	mu         sync.Mutex
 	used       int // live entries
 	tombstones int
-	perVnet    map[uint16]int
-	maxEntries int
+	maxEntries atomic.Int64
+	evicted    atomic.Uint64
 }
 
-// newMacTable returns a table for up to maxEntries entries. The slot
-// array is at least twice that, so probes stay short.
+const minTableSlots = 16
+
+// newMacTable returns an empty table for up to maxEntries entries.
 func newMacTable(maxEntries int) *macTable {
-	n := 1 << bits.Len(uint(maxEntries*2-1))
-	s := make([]slot, n)
-	t := &macTable{perVnet: make(map[uint16]int), maxEntries: maxEntries}
+	s := make([]slot, minTableSlots)
+	t := &macTable{}
+	t.maxEntries.Store(int64(maxEntries))
 	t.slots.Store(&s)
 	return t
+}
+
+// setMax changes the maximum number of entries. Entries beyond a lower
+// maximum are evicted, least recently used first.
+func (t *macTable) setMax(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.maxEntries.Store(int64(n))
+	for t.used > n {
+		if !t.evictOldest() {
+			break
+		}
+	}
 }
 
 func hashKey(k macKey) uint64 {
@@ -128,8 +148,9 @@ const (
 	tableFull
 )
 
-// set inserts or changes the entry for k. An entry for a vnet that has
-// reached its share of the table is not inserted.
+// set inserts or changes the entry for k. When the table is full, the
+// least recently confirmed entry that is neither static nor probing is
+// evicted to make room; if there is none, nothing is inserted.
 func (t *macTable) set(k macKey, v entryValue, now uint32) insertResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -141,11 +162,20 @@ func (t *macTable) set(k macKey, v entryValue, now uint32) insertResult {
 		s.value.Store(uint64(v))
 		return updated
 	}
-	if t.used >= t.maxEntries {
+	return t.insert(k, v, now)
+}
+
+// insert adds an entry that is not in the table. The caller holds t.mu.
+func (t *macTable) insert(k macKey, v entryValue, now uint32) insertResult {
+	if t.used >= int(t.maxEntries.Load()) && !t.evictOldest() {
 		return tableFull
 	}
-	if t.tombstones > len(*t.slots.Load())/4 {
-		t.rebuild()
+	n := len(*t.slots.Load())
+	switch {
+	case (t.used+1)*2 > n && n < t.maxSlots():
+		t.rebuild(n * 2)
+	case t.tombstones > n/4:
+		t.rebuild(n)
 	}
 	slots := *t.slots.Load()
 	mask := uint64(len(slots) - 1)
@@ -164,9 +194,47 @@ func (t *macTable) set(k macKey, v entryValue, now uint32) insertResult {
 		s.seen.Store(now)
 		s.key.Store(uint64(k))
 		t.used++
-		t.perVnet[k.vnet()]++
 		return inserted
 	}
+}
+
+// maxSlots is the largest slot array: twice the maximum number of
+// entries, so that probes stay short in a full table.
+func (t *macTable) maxSlots() int {
+	m := int(t.maxEntries.Load())
+	if m < 1 {
+		m = 1
+	}
+	return max(minTableSlots, 1<<bits.Len(uint(2*m-1)))
+}
+
+// evictOldest removes the entry confirmed longest ago that is neither
+// static nor probing, and reports whether it found one. The caller holds
+// t.mu. The scan costs one pass over the slots; it runs only when a
+// table is full, which learning rate limits keep rare.
+func (t *macTable) evictOldest() bool {
+	slots := *t.slots.Load()
+	var victim *slot
+	var oldest uint32
+	for i := range slots {
+		s := &slots[i]
+		k := macKey(s.key.Load())
+		if k == keyEmpty || k == keyTombstone {
+			continue
+		}
+		if entryValue(s.value.Load()).flags()&(flagStatic|flagProbing) != 0 {
+			continue
+		}
+		if seen := s.seen.Load(); victim == nil || seen < oldest {
+			victim, oldest = s, seen
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	t.removeSlot(victim, macKey(victim.key.Load()))
+	t.evicted.Add(1)
+	return true
 }
 
 // remove deletes the entry for k and reports whether there was one.
@@ -185,9 +253,6 @@ func (t *macTable) removeSlot(s *slot, k macKey) {
 	s.key.Store(uint64(keyTombstone))
 	t.used--
 	t.tombstones++
-	if t.perVnet[k.vnet()]--; t.perVnet[k.vnet()] == 0 {
-		delete(t.perVnet, k.vnet())
-	}
 }
 
 // removeIf deletes every entry for which drop returns true and returns
@@ -211,13 +276,13 @@ func (t *macTable) removeIf(drop func(k macKey, v entryValue, seen uint32) bool)
 	return n
 }
 
-// rebuild copies the live entries into a fresh slot array, dropping the
-// tombstones. Readers keep using the old array until they load the new
-// one; a time refresh they make on the old array in that moment is lost,
-// which only makes an entry look a little older.
-func (t *macTable) rebuild() {
+// rebuild copies the live entries into a fresh array of n slots,
+// dropping the tombstones. Readers keep using the old array until they
+// load the new one. A time refresh they make on the old array in that
+// moment is lost, which only makes an entry look a little older.
+func (t *macTable) rebuild(n int) {
 	old := *t.slots.Load()
-	fresh := make([]slot, len(old))
+	fresh := make([]slot, n)
 	mask := uint64(len(fresh) - 1)
 	for i := range old {
 		k := macKey(old[i].key.Load())
@@ -263,4 +328,23 @@ func (t *macTable) count() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.used
+}
+
+// update replaces the value of k with change(old) if k is present and
+// change reports true, and returns the new value. It is how workers move
+// an entry through the resolution states without racing each other.
+func (t *macTable) update(k macKey, now uint32, change func(old entryValue, seen uint32) (entryValue, bool)) (entryValue, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, s := t.lookup(k)
+	if s == nil {
+		return 0, false
+	}
+	v, ok := change(old, s.seen.Load())
+	if !ok {
+		return old, false
+	}
+	s.value.Store(uint64(v))
+	s.seen.Store(now)
+	return v, true
 }

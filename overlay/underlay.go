@@ -119,7 +119,7 @@ func (us *underlayState) activate(e *Engine) error {
 		Kind:    xdpprog.KindUnderlay,
 		Base:    slot,
 		Queues:  uint32(us.queues),
-		Flags:   xdpprog.FlagEtherIP,
+		Flags:   xdpprog.FlagEtherIP | xdpprog.FlagFragments,
 		UDPPort: wire.Port,
 	})
 	if err != nil {

@@ -115,6 +115,9 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 		maxFrame: mtu + wire.EthHeaderLen + 4,
 		ports:    make([]pmd.PortID, len(e.workers)),
 		stats:    make([]vnetStats, len(e.workers)),
+		varp:     newMacTable(e.limits.MaxVarpEntries),
+		vifs:     newMacTable(e.limits.MaxVifs),
+		limiters: make([]vnetLimiters, len(e.workers)),
 	}
 	vs := &vnetState{vn: vn, queues: len(e.workers)}
 	if err := e.createVnet(vs); err != nil {
@@ -279,16 +282,9 @@ func (e *Engine) removeVnet(vs *vnetState) error {
 			errs = append(errs, fmt.Errorf("delete devices %s and %s: %w", vn.dpDevice, vn.device, err))
 		}
 	}
-	idx := vn.index
-	e.varp.removeIf(func(k macKey, _ entryValue, _ uint32) bool { return k.vnet() == idx })
-	e.vifs.removeIf(func(k macKey, _ entryValue, _ uint32) bool {
-		if k.vnet() == idx {
-			delete(e.static, k)
-			return true
-		}
-		return false
-	})
-	e.indices.release(idx)
+	// The vnet's tables go with it; workers hold frames queued for its
+	// destinations until their next tick drops them.
+	e.indices.release(vn.index)
 	return errors.Join(errs...)
 }
 
@@ -304,12 +300,15 @@ func (e *Engine) AddVif(id wire.VnetID, mac wire.MAC) error {
 	if !ok {
 		return fmt.Errorf("vnet %s: %w", id, ErrNotFound)
 	}
-	k := makeKey(vs.vn.index, mac)
-	if e.vifs.set(k, makeValue([4]byte{}, 0, flagStatic), e.clock(timeNow())) == tableFull {
-		return fmt.Errorf("vif %s on vnet %s: %w (the vif table is full)", mac, id, ErrInvalid)
+	vn := vs.vn
+	k := makeKey(vn.index, mac)
+	if vn.vifs.set(k, makeValue([4]byte{}, 0, flagStatic), e.clock(timeNow())) == tableFull {
+		return fmt.Errorf("vif %s on vnet %s: %w (the vif table is full of entries added by command)", mac, id, ErrInvalid)
 	}
-	e.static[k] = true
+	vn.varp.remove(k)
 	e.log.Info("vif added", zap.Stringer("vnet", id), zap.Stringer("mac", mac))
+	// Tell the other hosts where the MAC is now.
+	e.announce(vn, mac)
 	return nil
 }
 
@@ -321,11 +320,9 @@ func (e *Engine) DeleteVif(id wire.VnetID, mac wire.MAC) error {
 	if !ok {
 		return fmt.Errorf("vnet %s: %w", id, ErrNotFound)
 	}
-	k := makeKey(vs.vn.index, mac)
-	if !e.vifs.remove(k) {
+	if !vs.vn.vifs.remove(makeKey(vs.vn.index, mac)) {
 		return fmt.Errorf("vif %s on vnet %s: %w", mac, id, ErrNotFound)
 	}
-	delete(e.static, k)
 	e.log.Info("vif deleted", zap.Stringer("vnet", id), zap.Stringer("mac", mac))
 	return nil
 }
@@ -397,6 +394,9 @@ func (e *Engine) SetGroup(addr netip.Addr) error {
 
 // FlushVarp removes every VARP cache entry that is not probing.
 func (e *Engine) FlushVarp() {
-	n := e.varp.removeIf(func(_ macKey, v entryValue, _ uint32) bool { return v.flags()&flagProbing == 0 })
+	n := 0
+	for _, vn := range e.cfg.Load().vnets {
+		n += vn.varp.removeIf(func(_ macKey, v entryValue, _ uint32) bool { return v.flags()&flagProbing == 0 })
+	}
 	e.log.Info("VARP cache flushed", zap.Int("entries", n))
 }

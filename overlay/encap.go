@@ -1,0 +1,184 @@
+package overlay
+
+import (
+	"encoding/binary"
+
+	"github.com/vnet-xdp/vnet/overlay/wire"
+	"github.com/vnet-xdp/vnet/pmd"
+)
+
+// fromDevice encapsulates a frame that a VM sent into vnet vn's device.
+func (p *pipeline) fromDevice(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc) {
+	frame := p.umem.Frame(d)
+	if len(frame) < wire.EthHeaderLen {
+		p.vnetDrop(w, vn, d, dropShortFrame)
+		return
+	}
+	eth := wire.Ethernet(frame)
+	if src := eth.Src(); !src.IsMulticast() && !src.IsZero() {
+		p.seenLocal(w, cfg, vn, src)
+	}
+	// A Linux sender with checksum offload leaves only the pseudo-header
+	// sum in TCP and UDP checksums; nothing after us would finish them.
+	wire.CompleteL4Checksum(frame)
+	if len(frame) > vn.maxFrame {
+		p.tooBig(w, cfg, vn, d, vn.mtu)
+		return
+	}
+	p.forwardFrame(w, cfg, vn, d)
+}
+
+// forwardFrame sends a frame from vn's device to where its destination
+// MAC lives: the group for broadcast and multicast, the learned host for
+// known unicast, and for unknown unicast the group or the resolution
+// queue, as configured.
+func (p *pipeline) forwardFrame(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc) {
+	dst := wire.Ethernet(p.umem.Frame(d)).Dst()
+	if dst.IsMulticast() {
+		p.flood(w, cfg, vn, d)
+		return
+	}
+	k := makeKey(vn.index, dst)
+	if v, s := vn.varp.lookup(k); s != nil && v.state() == uint8(VarpReachable) {
+		p.unicast(w, cfg, vn, d, v.addr())
+		return
+	}
+	if !cfg.resolve {
+		p.flood(w, cfg, vn, d)
+		return
+	}
+	p.resolveMiss(w, cfg, vn, d, dst)
+}
+
+// unicast sends a frame to the host at addr, or to the group while the
+// next hop's Ethernet address is being resolved.
+func (p *pipeline) unicast(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc, addr [4]byte) {
+	nh, ok := cfg.nextHops[addr]
+	if !ok {
+		p.resolveHop(addr)
+		vn.stats[p.worker].unresolved.inc()
+		p.flood(w, cfg, vn, d)
+		return
+	}
+	up := cfg.underlay[nh.port]
+	if !p.encapsulate(w, cfg, vn, up, d, nh.mac, addr, wire.DefaultTTL) {
+		return
+	}
+	vn.stats[p.worker].unicast.inc()
+	w.Transmit(up.ports[p.worker], p.outer(d))
+}
+
+// flood sends a frame to the group, at most at the vnet's flood rate.
+func (p *pipeline) flood(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc) {
+	if !vn.limiters[p.worker].flood.allow(p.nowNano, cfg.floodInterval, burst) {
+		p.vnetDrop(w, vn, d, dropFloodRate)
+		return
+	}
+	if len(cfg.underlay) == 0 {
+		p.vnetDrop(w, vn, d, dropNoRoute)
+		return
+	}
+	if !p.encapsulate(w, cfg, vn, cfg.underlay[0], d, cfg.groupMAC, cfg.group, cfg.groupTTL) {
+		return
+	}
+	vn.stats[p.worker].flooded.inc()
+	p.toGroup(w, cfg, p.outer(d))
+}
+
+// outer returns the descriptor of the encapsulated packet around the
+// inner frame d.
+func (p *pipeline) outer(d pmd.Desc) pmd.Desc {
+	return pmd.Desc{Addr: d.Addr - wire.EncapLen, Len: d.Len + wire.EncapLen}
+}
+
+// encapsulate writes the outer headers in front of the frame d for
+// underlay port up. When the packet cannot be sent it releases the frame
+// and returns false. An inner packet too large for the underlay goes to
+// tooBig.
+func (p *pipeline) encapsulate(w *pmd.Worker, cfg *config, vn *vnet, up *underlayPort, d pmd.Desc, l2 wire.MAC, dst [4]byte, ttl uint8) bool {
+	if p.umem.Headroom(d.Addr) < wire.EncapLen {
+		p.vnetDrop(w, vn, d, dropHeadroom)
+		return false
+	}
+	if limit := up.mtu - (wire.EncapLen - wire.EthHeaderLen); int(d.Len) > limit {
+		// The underlay MTU shrank below what the device MTU was sized
+		// for.
+		p.tooBig(w, cfg, vn, d, limit-wire.EthHeaderLen)
+		return false
+	}
+	if up.ports[p.worker] < 0 {
+		p.vnetDrop(w, vn, d, dropNoPort)
+		return false
+	}
+	frame := p.umem.Frame(d)
+	o := wire.Outer{
+		EthDst:       l2,
+		EthSrc:       up.mac,
+		Src:          up.addr,
+		Dst:          dst,
+		TTL:          ttl,
+		ID:           p.nextID(),
+		DontFragment: true,
+		SrcPort:      flowPort(frame),
+		Vnet:         vn.id,
+	}
+	wire.PutVUDP(p.umem.Bytes(d.Addr-wire.EncapLen, wire.EncapLen), &o, len(frame))
+	st := &vn.stats[p.worker]
+	st.txFrames.inc()
+	st.txBytes.add(uint64(len(frame)))
+	return true
+}
+
+// toGroup sends a complete group packet built for the first underlay
+// port: copies go out of the other underlay ports, with their own source
+// addresses, and to the peers.
+func (p *pipeline) toGroup(w *pmd.Worker, cfg *config, d pmd.Desc) {
+	frame := p.umem.Frame(d)
+	for i := 1; i < len(cfg.underlay); i++ {
+		up := cfg.underlay[i]
+		if up.ports[p.worker] < 0 {
+			continue
+		}
+		c, ok := p.copyFrame(frame)
+		if !ok {
+			p.stats.drops[dropNoMemory].inc()
+			continue
+		}
+		b := p.umem.Frame(c)
+		wire.Ethernet(b).SetSrc(up.mac)
+		ip := wire.IPv4(b[wire.EthHeaderLen:])
+		ip.SetSrc(up.addr)
+		ip.UpdateChecksum()
+		w.Transmit(up.ports[p.worker], c)
+	}
+	if len(cfg.peers) > 0 {
+		p.sendToPeers(w, cfg, frame, [4]byte{})
+	}
+	w.Transmit(cfg.underlay[0].ports[p.worker], d)
+}
+
+// flowPort returns a UDP source port from the dynamic range (49152 to
+// 65535) that depends on the inner flow: the Ethernet addresses and, for
+// IPv4, the addresses, protocol and ports. Frames of one flow keep one
+// port, so ECMP and receive-side scaling keep them on one path and queue.
+// Receivers do not check the source port.
+func flowPort(frame []byte) uint16 {
+	h := uint32(2166136261)
+	mix := func(b []byte) {
+		for _, c := range b {
+			h ^= uint32(c)
+			h *= 16777619
+		}
+	}
+	mix(frame[0:12])
+	if binary.BigEndian.Uint16(frame[12:14]) == wire.EtherTypeIPv4 && len(frame) >= wire.EthHeaderLen+wire.IPv4HeaderLen {
+		ip := frame[wire.EthHeaderLen:]
+		mix(ip[9:10])
+		mix(ip[12:20])
+		ihl := int(ip[0]&0x0f) * 4
+		if ip[6]&0x3f == 0 && ip[7] == 0 && len(ip) >= ihl+4 && (ip[9] == wire.ProtoTCP || ip[9] == wire.ProtoUDP) {
+			mix(ip[ihl : ihl+4])
+		}
+	}
+	return uint16(49152 + h%16384)
+}
