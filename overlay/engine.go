@@ -146,6 +146,13 @@ func (c *Config) fill() error {
 	if len(c.Interfaces) == 0 {
 		return errors.New("no underlay interface given (use --iface NAME)")
 	}
+	seen := map[string]bool{}
+	for _, name := range c.Interfaces {
+		if seen[name] {
+			return fmt.Errorf("underlay interface %s given twice (give each interface once)", name)
+		}
+		seen[name] = true
+	}
 	if !c.Group.IsValid() {
 		c.Group = wire.DefaultGroup
 	}

@@ -32,9 +32,12 @@ type underlayState struct {
 func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
-		return nil, fmt.Errorf("find underlay interface %s: %w", name, err)
+		return nil, fmt.Errorf("find underlay interface %s: %w (ip link lists the interfaces)", name, err)
 	}
 	attrs := l.Attrs()
+	if attrs.Flags&net.FlagUp == 0 || attrs.OperState == netlink.OperDown {
+		e.log.Warn("underlay interface is down; vnet traffic flows once it is up", zap.String("interface", name))
+	}
 	if len(attrs.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("underlay interface %s has no Ethernet address (use an Ethernet interface)", name)
 	}

@@ -97,8 +97,10 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 			return fmt.Errorf("device %s is used by vnet %s: %w (choose another name with vnetif)", c.Device, vs.vn.id, ErrExists)
 		}
 	}
-	if _, err := netlink.LinkByName(c.Device); err == nil {
-		return fmt.Errorf("device %s: %w (an interface of that name exists; choose another name with vnetif)", c.Device, ErrExists)
+	if _, err := netlink.LinkByName(c.Device + DataplaneSuffix); err != nil {
+		if _, err := netlink.LinkByName(c.Device); err == nil {
+			return fmt.Errorf("device %s: %w (an interface of that name exists; choose another name with vnetif)", c.Device, ErrExists)
+		}
 	}
 	index, ok := e.indices.alloc()
 	if !ok {
@@ -132,7 +134,70 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 	return nil
 }
 
+// dataplaneAlias is the alias of a dataplane end, by which a vnetd that
+// restarts after a crash recognises the pairs its predecessor made.
+func dataplaneAlias(device string) string {
+	return "vnetd dataplane end of " + device
+}
+
+// adopt takes over a veth pair that an earlier vnetd created for the same
+// device name and left behind, so that the user end keeps its bridge or
+// namespace. It reports false when there is no such pair. A pair with
+// too few queues for the workers is deleted and made anew.
+func (e *Engine) adopt(vs *vnetState) (bool, error) {
+	vn := vs.vn
+	dp, err := netlink.LinkByName(vn.dpDevice)
+	if err != nil {
+		return false, nil
+	}
+	if dp.Type() != "veth" || dp.Attrs().Alias != dataplaneAlias(vn.device) {
+		return false, fmt.Errorf("device %s: %w (an interface of that name exists and vnetd did not make it; rename it or choose another name with vnetif)", vn.dpDevice, ErrExists)
+	}
+	if dp.Attrs().NumRxQueues < vs.queues || dp.Attrs().NumTxQueues < vs.queues {
+		e.log.Warn("left-over vnet devices have too few queues; replacing them (VMs must be attached again)",
+			zap.String("device", vn.device), zap.Int("queues", dp.Attrs().NumRxQueues), zap.Int("workers", vs.queues))
+		if err := netlink.LinkDel(dp); err != nil {
+			return false, fmt.Errorf("delete left-over device %s: %w", vn.dpDevice, err)
+		}
+		return false, nil
+	}
+	vs.created = true
+	vs.dpIdx = dp.Attrs().Index
+	if err := netlink.LinkSetMTU(dp, vn.mtu); err != nil {
+		return true, fmt.Errorf("set MTU %d on %s: %w", vn.mtu, vn.dpDevice, err)
+	}
+	if err := netlink.LinkSetUp(dp); err != nil {
+		return true, fmt.Errorf("set %s up: %w", vn.dpDevice, err)
+	}
+	// The user end may have been moved to another namespace.
+	if user, err := netlink.LinkByName(vn.device); err == nil {
+		vs.userIdx = user.Attrs().Index
+		if err := netlink.LinkSetMTU(user, vn.mtu); err != nil {
+			return true, fmt.Errorf("set MTU %d on %s: %w", vn.mtu, vn.device, err)
+		}
+		if err := netlink.LinkSetUp(user); err != nil {
+			return true, fmt.Errorf("set %s up: %w", vn.device, err)
+		}
+	}
+	e.log.Info("adopted left-over vnet devices", zap.String("device", vn.device), zap.String("dataplane_device", vn.dpDevice))
+	return true, nil
+}
+
 func (e *Engine) createVnet(vs *vnetState) error {
+	adopted, err := e.adopt(vs)
+	if err != nil {
+		return err
+	}
+	if !adopted {
+		if err := e.createDevices(vs); err != nil {
+			return err
+		}
+	}
+	return e.openVnetPorts(vs)
+}
+
+// createDevices creates the veth pair of a vnet and sets both ends up.
+func (e *Engine) createDevices(vs *vnetState) error {
 	vn := vs.vn
 	q := uint32(vs.queues)
 	veth := &netlink.Veth{
@@ -156,13 +221,23 @@ func (e *Engine) createVnet(vs *vnetState) error {
 		return fmt.Errorf("find %s: %w", vn.dpDevice, err)
 	}
 	vs.userIdx, vs.dpIdx = user.Attrs().Index, dp.Attrs().Index
-	_ = netlink.LinkSetAlias(dp, "vnetd dataplane end of "+vn.device)
+	if err := netlink.LinkSetAlias(dp, dataplaneAlias(vn.device)); err != nil {
+		return fmt.Errorf("set alias of %s: %w", vn.dpDevice, err)
+	}
 	if err := netlink.LinkSetUp(dp); err != nil {
 		return fmt.Errorf("set %s up: %w", vn.dpDevice, err)
 	}
 	if err := netlink.LinkSetUp(user); err != nil {
 		return fmt.Errorf("set %s up: %w", vn.device, err)
 	}
+	return nil
+}
+
+// openVnetPorts opens the sockets on the dataplane end, publishes the
+// vnet to the data path and attaches the XDP program.
+func (e *Engine) openVnetPorts(vs *vnetState) error {
+	vn := vs.vn
+	q := uint32(vs.queues)
 
 	// Sockets first, so that the program never steers to an empty
 	// slot; the program is attached last.
@@ -220,6 +295,9 @@ func cloneVnets(m map[wire.VnetID]*vnet) map[wire.VnetID]*vnet {
 
 // DeleteVnet removes a vnet, its devices and every table entry of it.
 func (e *Engine) DeleteVnet(id wire.VnetID) error {
+	if err := id.CheckUsable(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	vs, ok := e.vnets[id]
@@ -327,10 +405,11 @@ func (e *Engine) DeleteVif(id wire.VnetID, mac wire.MAC) error {
 	return nil
 }
 
-// AddPeer adds a unicast peer. Adding an existing peer updates its port.
+// AddPeer adds a unicast peer. Adding an existing peer updates its port,
+// as the original accepted duplicates.
 func (e *Engine) AddPeer(addr netip.Addr, port uint16) error {
-	if !addr.Is4() || addr.IsMulticast() || addr.IsUnspecified() {
-		return fmt.Errorf("peer %s: %w (use a unicast IPv4 address)", addr, ErrInvalid)
+	if !addr.Is4() || addr.IsMulticast() || addr.IsUnspecified() || addr.IsLoopback() || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("peer %s: %w (use the unicast IPv4 address of another host's underlay interface)", addr, ErrInvalid)
 	}
 	if port == 0 {
 		port = wire.Port
@@ -338,6 +417,9 @@ func (e *Engine) AddPeer(addr netip.Addr, port uint16) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a := addr.As4()
+	if e.cfg.Load().isLocal(a) {
+		return fmt.Errorf("peer %s: %w (that is an address of this host; use another host's address)", addr, ErrInvalid)
+	}
 	for _, p := range e.peers {
 		if p.addr == a {
 			p.port = port
