@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/vnet-xdp/vnet/overlay/wire"
@@ -37,7 +38,9 @@ type underlayPort struct {
 	ifindex int
 	mac     wire.MAC
 	addr    [4]byte
-	mtu     int
+	// prefix is the subnet of addr: hosts in it are reached directly.
+	prefix netip.Prefix
+	mtu    int
 	// ports holds the pmd port of each worker on this interface, or -1
 	// where the worker has no queue on it.
 	ports []pmd.PortID

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -74,7 +75,8 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		t.Fatal(err)
 	}
 	tb.underlay = k
-	up := &underlayPort{name: "u0", ifindex: 2, mac: localMAC, addr: localAddr, mtu: 1500, ports: []pmd.PortID{p.ID()}}
+	up := &underlayPort{name: "u0", ifindex: 2, mac: localMAC, addr: localAddr, prefix: netip.MustParsePrefix("198.18.0.0/24"),
+		mtu: 1500, ports: []pmd.PortID{p.ID()}}
 	group := wire.DefaultGroup.As4()
 	cfg := &config{
 		group:    group,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -59,6 +60,7 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 		ifindex: attrs.Index,
 		mac:     wire.MAC(attrs.HardwareAddr),
 		addr:    [4]byte(addrs[0].IP.To4()),
+		prefix:  prefixOf(addrs[0].IPNet),
 		mtu:     attrs.MTU,
 		ports:   make([]pmd.PortID, len(e.workers)),
 	}
@@ -91,6 +93,13 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 	e.log.Info("underlay interface", zap.String("interface", name), zap.Stringer("addr", net.IP(up.addr[:])),
 		zap.Int("mtu", up.mtu), zap.Int("queues", queues))
 	return us, nil
+}
+
+// prefixOf returns the IPv4 subnet of an interface address.
+func prefixOf(n *net.IPNet) netip.Prefix {
+	ones, _ := n.Mask.Size()
+	a, _ := netip.AddrFromSlice(n.IP.To4())
+	return netip.PrefixFrom(a, ones).Masked()
 }
 
 func (us *underlayState) closeSockets(e *Engine) {

@@ -1,6 +1,8 @@
 package overlay
 
 import (
+	"net/netip"
+
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 )
@@ -119,12 +121,13 @@ func (p *pipeline) varp(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc
 
 // reply turns the request frame d into the reply: an announce of mac on
 // vn with this host's address, sent by unicast to the requester's
-// address at port 1798. A request that arrived directly is answered to
-// the Ethernet address it came from; one relayed by a peer is answered
-// through the requester's next hop.
+// address at port 1798. A request from a host on the port's subnet is
+// answered to the Ethernet address it came from, as the original did.
+// One relayed by a peer, or re-sent by a forwarder on this segment for a
+// host elsewhere, is answered through the requester's next hop.
 func (p *pipeline) reply(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc, vn *vnet, mac, ethSrc wire.MAC, requester [4]byte, forwarded bool) {
 	l2 := ethSrc
-	if forwarded {
+	if forwarded || !up.prefix.Contains(netip.AddrFrom4(requester)) {
 		nh, ok := cfg.nextHops[requester]
 		if !ok {
 			p.resolveHop(requester)

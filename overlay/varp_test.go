@@ -229,3 +229,37 @@ func TestMACFloodIsolated(t *testing.T) {
 		t.Errorf("other vnet has %d entries, want 1", got)
 	}
 }
+
+// TestReplyOffSubnet: a request re-sent on this segment by a forwarder
+// for a host in another subnet is answered through that host's next hop,
+// not to the forwarder's Ethernet address.
+func TestReplyOffSubnet(t *testing.T) {
+	tb := newTestBed(t, vnet1500)
+	vm := wire.MAC{2, 0, 0, 0, 0, 5}
+	tb.inject(tb.devices[vnet1500], innerFrame(wire.BroadcastMAC, vm, 10))
+	tb.underlay.Transmitted()
+
+	far := [4]byte{198, 18, 7, 7}
+	routerMAC := wire.MAC{2, 0xaa, 0, 0, 0, 1}
+	req := varpPacket(wire.VarpRequest, vnet1500, vm, far)
+	copy(req[26:30], far[:])
+	wire.IPv4(req[14:34]).UpdateChecksum()
+
+	tb.inject(tb.underlay, req)
+	if sent := tb.underlay.Transmitted(); len(sent) != 0 {
+		t.Errorf("replied before the requester's next hop was known")
+	}
+	if dst, ok := tb.e.resolveQ.Dequeue(); !ok || dst != far {
+		t.Errorf("resolve request = %v %v, want %v", dst, ok, far)
+	}
+
+	tb.e.update(func(c *config) { c.nextHops = map[[4]byte]nextHop{far: {port: 0, mac: routerMAC}} })
+	tb.inject(tb.underlay, req)
+	sent := tb.underlay.Transmitted()
+	if len(sent) != 1 {
+		t.Fatalf("sent %d replies, want 1", len(sent))
+	}
+	if o := parseOuter(t, sent[0]); o.ip.Dst() != far || o.eth.Dst() != routerMAC {
+		t.Errorf("reply to %v via %v, want %v via the router %v", o.ip.Dst(), o.eth.Dst(), far, routerMAC)
+	}
+}
