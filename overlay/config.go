@@ -30,6 +30,19 @@ type config struct {
 	// resolve selects queueing unknown unicast frames while VARP
 	// resolves the destination, instead of flooding them.
 	resolve bool
+	// captures are the running captures; the data path checks only the
+	// length when there are none.
+	captures []*Capture
+}
+
+// underlayIndex returns the index of up in c.underlay.
+func (c *config) underlayIndex(up *underlayPort) int {
+	for i, u := range c.underlay {
+		if u == up {
+			return i
+		}
+	}
+	return -1
 }
 
 // underlayPort is one underlay interface.

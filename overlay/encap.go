@@ -65,7 +65,7 @@ func (p *pipeline) unicast(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc, add
 		return
 	}
 	vn.stats[p.worker].unicast.inc()
-	w.Transmit(up.ports[p.worker], p.outer(d))
+	p.toUnderlay(w, cfg, up, p.outer(d))
 }
 
 // flood sends a frame to the group, at most at the vnet's flood rate.
@@ -149,12 +149,12 @@ func (p *pipeline) toGroup(w *pmd.Worker, cfg *config, d pmd.Desc) {
 		ip := wire.IPv4(b[wire.EthHeaderLen:])
 		ip.SetSrc(up.addr)
 		ip.UpdateChecksum()
-		w.Transmit(up.ports[p.worker], c)
+		p.toUnderlay(w, cfg, up, c)
 	}
 	if len(cfg.peers) > 0 {
 		p.sendToPeers(w, cfg, frame, [4]byte{})
 	}
-	w.Transmit(cfg.underlay[0].ports[p.worker], d)
+	p.toUnderlay(w, cfg, cfg.underlay[0], d)
 }
 
 // flowPort returns a UDP source port from the dynamic range (49152 to

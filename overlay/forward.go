@@ -119,7 +119,7 @@ func (p *pipeline) sendToPeers(w *pmd.Worker, cfg *config, pkt []byte, except [4
 		binary.BigEndian.PutUint16(b[wire.EthHeaderLen+wire.IPv4HeaderLen+2:], peer.port)
 		peer.tx.Add(1)
 		p.stats.forwardedOut.inc()
-		p.transmitIPv4(w, up, c)
+		p.transmitIPv4(w, cfg, up, c)
 	}
 }
 
@@ -190,7 +190,7 @@ func (p *pipeline) resendLocal(w *pmd.Worker, cfg *config, origin [4]byte, udp [
 		copy(u, udp)
 		u[6], u[7] = 0, 0
 		p.stats.resent.inc()
-		p.transmitIPv4(w, up, c)
+		p.transmitIPv4(w, cfg, up, c)
 	}
 }
 
@@ -211,11 +211,10 @@ func putIPv4(b []byte, src, dst [4]byte, proto, ttl uint8, id uint16, payloadLen
 // transmitIPv4 sends the IPv4 packet in frame c (Ethernet header, IPv4
 // header without options, payload) out of up, split into fragments when
 // it exceeds the port's MTU. The packet's DF bit must be clear.
-func (p *pipeline) transmitIPv4(w *pmd.Worker, up *underlayPort, c pmd.Desc) {
-	port := up.ports[p.worker]
+func (p *pipeline) transmitIPv4(w *pmd.Worker, cfg *config, up *underlayPort, c pmd.Desc) {
 	total := int(c.Len) - wire.EthHeaderLen
 	if total <= up.mtu {
-		w.Transmit(port, c)
+		p.toUnderlay(w, cfg, up, c)
 		return
 	}
 	b := p.umem.Frame(c)
@@ -235,12 +234,12 @@ func (p *pipeline) transmitIPv4(w *pmd.Worker, up *underlayPort, c pmd.Desc) {
 		copy(fb, hdr)
 		copy(fb[len(hdr):], payload[off:end])
 		setFragment(fb[wire.EthHeaderLen:], off, end < len(payload), end-off)
-		w.Transmit(port, f)
+		p.toUnderlay(w, cfg, up, f)
 	}
 	setFragment(b[wire.EthHeaderLen:], 0, true, chunk)
 	c.Len = uint32(len(hdr) + chunk)
 	p.stats.fragmentsOut.inc()
-	w.Transmit(port, c)
+	p.toUnderlay(w, cfg, up, c)
 }
 
 // setFragment sets the offset, the more-fragments flag and the length of

@@ -123,7 +123,7 @@ func (p *pipeline) sendTooBig(w *pmd.Worker, vn *vnet, d pmd.Desc, reply pmd.Des
 	st.drops[dropOversize].inc()
 	st.tooBig.inc()
 	w.Release(d)
-	w.Transmit(vn.ports[p.worker], reply)
+	p.toDevice(w, p.eng.cfg.Load(), vn, reply)
 }
 
 // fragmentInner splits an IPv4 packet without DF into fragments of at

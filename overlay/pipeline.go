@@ -49,10 +49,16 @@ func (p *pipeline) Process(w *pmd.Worker, in pmd.PortID, frames []pmd.Desc) {
 	case bindUnderlay:
 		up := cfg.underlay[b.underlay]
 		for _, d := range frames {
+			if len(cfg.captures) > 0 {
+				p.tap(cfg, nil, b.underlay, CaptureIn, d)
+			}
 			p.fromUnderlay(w, cfg, up, d)
 		}
 	case bindDevice:
 		for _, d := range frames {
+			if len(cfg.captures) > 0 {
+				p.tap(cfg, b.vnet, -1, CaptureIn, d)
+			}
 			p.fromDevice(w, cfg, b.vnet, d)
 		}
 	default:
@@ -202,7 +208,7 @@ func (p *pipeline) etherIP(w *pmd.Worker, cfg *config, d pmd.Desc, src [4]byte, 
 	st := &vn.stats[p.worker]
 	st.rxFrames.inc()
 	st.rxBytes.add(uint64(len(inner)))
-	w.Transmit(vn.ports[p.worker], pmd.Desc{Addr: d.Addr + uint64(off+wire.EtherIPHeaderLen), Len: uint32(len(inner))})
+	p.toDevice(w, cfg, vn, pmd.Desc{Addr: d.Addr + uint64(off+wire.EtherIPHeaderLen), Len: uint32(len(inner))})
 }
 
 func (p *pipeline) nextID() uint16 {

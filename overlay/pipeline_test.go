@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/vnet-xdp/vnet/internal/pcapfile"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
@@ -48,6 +50,7 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		t.Fatal(err)
 	}
 	e := &Engine{
+		log:      zap.NewNop(),
 		resolveQ: q,
 		start:    time.Now(),
 		conf:     Config{EntryTTL: DefaultEntryTTL},
@@ -90,6 +93,8 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		resolve:  true,
 	}
 	setBinding(cfg, 0, p.ID(), binding{kind: bindUnderlay, underlay: 0})
+	e.underlay = []*underlayState{{port: up}}
+	e.vnets = map[wire.VnetID]*vnetState{}
 	for i, id := range ids {
 		s, k, err := pmd.NewFakeSocket(u, smallRings())
 		if err != nil {
@@ -104,6 +109,7 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 			varp: newMacTable(DefaultLimits.MaxVarpEntries), vifs: newMacTable(DefaultLimits.MaxVifs),
 			limiters: make([]vnetLimiters, 1)}
 		cfg.vnets[id] = vn
+		e.vnets[id] = &vnetState{vn: vn}
 		setBinding(cfg, 0, p.ID(), binding{kind: bindDevice, vnet: vn})
 		tb.devices[id] = k
 		tb.vnets[id] = vn

@@ -153,7 +153,7 @@ func (p *pipeline) reply(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Des
 	}
 	n := wire.PutVarpPacket(p.umem.Bytes(d.Addr, wire.VarpPacketLen), &o, wire.VarpAnnounce, mac, up.addr)
 	p.stats.varpRepliesOut.inc()
-	w.Transmit(up.ports[p.worker], pmd.Desc{Addr: d.Addr, Len: uint32(n)})
+	p.toUnderlay(w, cfg, up, pmd.Desc{Addr: d.Addr, Len: uint32(n)})
 }
 
 // sendVarp sends a request for, or an announce of, mac on vn to the
