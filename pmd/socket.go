@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -92,7 +93,17 @@ type SocketConfig struct {
 	// kick transmits in copy mode (kernel default 32); 0 keeps the
 	// default.
 	TxBudget int
+	// Tailroom is the number of bytes that every received frame leaves
+	// unused at the end of its UMEM frame, for trailers the caller
+	// appends in place (an ESP trailer and ICV, for example). Open fails
+	// when the interface's MTU leaves less, and the worker drops received
+	// frames that reach into it.
+	Tailroom uint32
 }
+
+// maxL2Overhead is what a frame adds to the MTU: the Ethernet header
+// (14 bytes) and one 802.1Q tag (4 bytes). The FCS never reaches AF_XDP.
+const maxL2Overhead = 14 + 4
 
 // BindRetryTimeout bounds the retries of a bind that fails with EBUSY.
 // The kernel releases a closed socket's buffer pool from deferred work,
@@ -102,50 +113,115 @@ const BindRetryTimeout = 500 * time.Millisecond
 
 // Socket is an AF_XDP socket with its rings mapped.
 type Socket struct {
-	fd       int
-	cfg      SocketConfig
-	ifname   string
-	umem     *Umem
-	fill     *xskRing[uint64]
-	comp     *xskRing[uint64]
-	rx       *xskRing[Desc]
-	tx       *xskRing[Desc]
+	fd     int
+	cfg    SocketConfig
+	ifname string
+	where  string // interface and queue, for errors
+	mac    [6]byte
+	umem   *Umem
+	fill   *xskRing[uint64]
+	comp   *xskRing[uint64]
+	rx     *xskRing[Desc]
+	tx     *xskRing[Desc]
+	maps   [][]byte
+	// owner is set on the socket that registered the UMEM.
+	owner    bool
 	zerocopy bool
-	maps     [][]byte
-	closed   bool
+	// bindNote explains the mode that auto mode chose, when it is not a
+	// plain zero-copy bind.
+	bindNote string
+	// selfTestPending is set while the frame of an inconclusive transmit
+	// self-test is still in the kernel, tagged selfTestSocket.
+	selfTestPending bool
+	// inWorker is set once the socket is a port of a worker, which then
+	// closes it.
+	inWorker bool
+	closed   atomic.Bool
 	// fake is set for sockets whose kernel side a test simulates.
 	fake *FakeKernel
 }
 
 // Open creates a socket on u. The first socket opened on a UMEM
-// registers it; later sockets share it (XDP_SHARED_UMEM), each with its
-// own fill and completion rings.
+// registers it. Later sockets share it (XDP_SHARED_UMEM) with their own
+// fill and completion rings, and inherit its bind mode.
+//
+// Open fails when the interface's MTU, plus the Ethernet header and one
+// VLAN tag, does not fit in a UMEM frame after FrameHeadroom and
+// cfg.Tailroom. The socket does not use multi-buffer frames, so larger
+// frames could not be received whole.
+//
+// The first socket on a UMEM borrows a frame for the zero-copy transmit
+// self-test, so it must be opened before the UMEM's worker runs.
 func Open(u *Umem, cfg SocketConfig) (*Socket, error) {
+	if u.closed {
+		return nil, fmt.Errorf("open AF_XDP socket on interface index %d: UMEM closed", cfg.Ifindex)
+	}
 	if err := cfg.Rings.Validate(UmemConfig{Frames: u.frames, FrameSize: u.frameSize}); err != nil {
 		return nil, err
 	}
-	ifname := fmt.Sprintf("ifindex %d", cfg.Ifindex)
-	if ifi, err := net.InterfaceByIndex(cfg.Ifindex); err == nil {
-		ifname = ifi.Name
-	}
-	where := fmt.Sprintf("%s queue %d", ifname, cfg.Queue)
-
-	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	ifi, err := net.InterfaceByIndex(cfg.Ifindex)
 	if err != nil {
-		return nil, fmt.Errorf("create AF_XDP socket for %s: %w", where, err)
+		return nil, fmt.Errorf("open AF_XDP socket on interface index %d: %w", cfg.Ifindex, err)
 	}
-	s := &Socket{fd: fd, cfg: cfg, ifname: ifname, umem: u}
-	if err := s.setup(where); err != nil {
+	s := &Socket{
+		fd:     -1,
+		cfg:    cfg,
+		ifname: ifi.Name,
+		where:  fmt.Sprintf("%s queue %d", ifi.Name, cfg.Queue),
+		umem:   u,
+		owner:  u.ownerFd < 0,
+	}
+	copy(s.mac[:], ifi.HardwareAddr)
+	if err := checkFrameFits(u.frameSize, ifi.MTU, cfg.Tailroom); err != nil {
+		return nil, fmt.Errorf("open AF_XDP socket on %s: %w", s.where, err)
+	}
+	if s.owner && u.running.Load() {
+		return nil, fmt.Errorf("open AF_XDP socket on %s: the first socket on a UMEM must be opened before its worker runs", s.where)
+	}
+
+	if err := s.create(); err != nil {
 		s.unmapAndClose()
 		return nil, err
 	}
+	zc, note, err := negotiateBind(s, cfg.Mode, s.owner)
+	if err != nil {
+		s.unmapAndClose()
+		u.reclaim(selfTestSocket)
+		return nil, s.bindError(err)
+	}
+	s.zerocopy, s.bindNote = zc, note
+	if s.owner {
+		u.ownerFd, u.ownerZeroCopy, u.ownerName = s.fd, zc, s.where
+	}
+	u.sockets.Add(1)
 	return s, nil
 }
 
-func (s *Socket) setup(where string) error {
-	u, cfg := s.umem, s.cfg
-	owner := u.ownerFd < 0
-	if owner {
+// checkFrameFits checks that a frame of the largest size an MTU allows
+// fits in a UMEM frame after the headroom, leaving tailroom bytes.
+func checkFrameFits(frameSize uint32, mtu int, tailroom uint32) error {
+	usable := frameSize - FrameHeadroom
+	if tailroom >= usable {
+		return fmt.Errorf("invalid tailroom %d (a %d-byte UMEM frame holds %d bytes after the headroom)", tailroom, frameSize, usable)
+	}
+	room := usable - tailroom
+	if need := uint64(mtu) + maxL2Overhead; need > uint64(room) {
+		return fmt.Errorf("MTU %d too large: frames of up to %d bytes (MTU + Ethernet header + VLAN tag) do not fit in the %d bytes a %d-byte UMEM frame leaves after %d bytes of headroom and %d of tailroom (lower the MTU to %d or use 4096-byte frames)",
+			mtu, need, room, frameSize, FrameHeadroom, tailroom, room-maxL2Overhead)
+	}
+	return nil
+}
+
+// create makes the socket, registers the UMEM when the socket is its
+// owner, and sets up and maps the rings. The socket is not bound.
+func (s *Socket) create() error {
+	u, cfg, where := s.umem, s.cfg, s.where
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("create AF_XDP socket for %s: %w", where, err)
+	}
+	s.fd = fd
+	if s.owner {
 		reg := unix.XDPUmemReg{
 			Addr: areaAddress(u.area),
 			Len:  uint64(len(u.area)),
@@ -177,21 +253,7 @@ func (s *Socket) setup(where string) error {
 			return fmt.Errorf("set tx budget %d on %s: %w", cfg.TxBudget, where, err)
 		}
 	}
-	if err := s.mapRings(where); err != nil {
-		return err
-	}
-	if err := s.bind(owner, where); err != nil {
-		return err
-	}
-	if owner {
-		u.ownerFd = s.fd
-	}
-	opts, err := unix.GetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_OPTIONS)
-	if err != nil {
-		return fmt.Errorf("read XDP options of %s: %w", where, err)
-	}
-	s.zerocopy = opts&unix.XDP_OPTIONS_ZEROCOPY != 0
-	return nil
+	return s.mapRings(where)
 }
 
 func (s *Socket) mapRings(where string) error {
@@ -229,39 +291,13 @@ func (s *Socket) mapRings(where string) error {
 	return nil
 }
 
-// bind binds the socket, choosing the mode and retrying while the queue
-// is still busy from a socket closed just before.
-func (s *Socket) bind(owner bool, where string) error {
-	var modes []uint16
+// bindError adds the likely fix to a failed bind.
+func (s *Socket) bindError(err error) error {
+	where := s.where
 	switch {
-	case !owner:
-		// A sharing socket inherits the mode and the need_wakeup setting
-		// of the UMEM; any flag besides XDP_SHARED_UMEM is rejected.
-		modes = []uint16{unix.XDP_SHARED_UMEM}
-	case s.cfg.Mode == BindZeroCopy:
-		modes = []uint16{unix.XDP_ZEROCOPY | unix.XDP_USE_NEED_WAKEUP}
-	case s.cfg.Mode == BindCopy:
-		modes = []uint16{unix.XDP_COPY | unix.XDP_USE_NEED_WAKEUP}
-	default:
-		modes = []uint16{unix.XDP_ZEROCOPY | unix.XDP_USE_NEED_WAKEUP, unix.XDP_COPY | unix.XDP_USE_NEED_WAKEUP}
-	}
-	var err error
-	for i, flags := range modes {
-		sa := &unix.SockaddrXDP{Flags: flags, Ifindex: uint32(s.cfg.Ifindex), QueueID: uint32(s.cfg.Queue)}
-		if !owner {
-			sa.SharedUmemFD = uint32(s.umem.ownerFd)
-		}
-		err = bindRetry(s.fd, sa)
-		if err == nil {
-			return nil
-		}
-		last := i == len(modes)-1
-		if !last && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)) {
-			continue
-		}
-		break
-	}
-	switch {
+	case errors.Is(err, unix.EOPNOTSUPP) && !s.owner && s.umem.ownerZeroCopy:
+		return fmt.Errorf("bind AF_XDP socket to %s: %w (the UMEM is in zero-copy mode, set by %s, and a socket that shares it inherits the mode; open the UMEM's first socket in copy mode)",
+			where, err, s.umem.ownerName)
 	case errors.Is(err, unix.EOPNOTSUPP) && s.cfg.Mode == BindZeroCopy:
 		return fmt.Errorf("bind AF_XDP socket to %s in zero-copy mode: %w (the driver has no zero-copy support; use copy mode)", where, err)
 	case errors.Is(err, unix.EBUSY):
@@ -298,31 +334,84 @@ func (s *Socket) Ifname() string { return s.ifname }
 // ZeroCopy reports whether the kernel bound the socket in zero-copy mode.
 func (s *Socket) ZeroCopy() bool { return s.zerocopy }
 
+// Mode returns the mode the socket is bound in: BindCopy or
+// BindZeroCopy, never BindAuto.
+func (s *Socket) Mode() BindMode {
+	if s.zerocopy {
+		return BindZeroCopy
+	}
+	return BindCopy
+}
+
+// BindNote explains the mode that auto mode chose when it is not a
+// zero-copy bind that passed its transmit self-test: why the socket fell
+// back to copy mode, or why the self-test was inconclusive. It is empty
+// otherwise.
+func (s *Socket) BindNote() string { return s.bindNote }
+
+// String describes the socket for logs: interface, queue, bind mode and
+// the bind note, as in "eth1 queue 0 (copy: the driver has no zero-copy
+// support)".
+func (s *Socket) String() string {
+	if s.bindNote == "" {
+		return fmt.Sprintf("%s (%s)", s.where, s.Mode())
+	}
+	return fmt.Sprintf("%s (%s: %s)", s.where, s.Mode(), s.bindNote)
+}
+
 // Statistics returns the kernel's XDP_STATISTICS counters.
 func (s *Socket) Statistics() (unix.XDPStatistics, error) {
+	if s.closed.Load() {
+		return unix.XDPStatistics{}, fmt.Errorf("read XDP statistics of %s: socket closed", s.where)
+	}
+	if s.fake != nil {
+		return s.fake.statistics(), nil
+	}
 	return getsockoptStatistics(s.fd)
 }
 
-// close unmaps the rings and closes the socket. The caller reclaims the
-// frames the socket owned.
+// Close unmaps the rings and closes a socket that is not a port of a
+// worker: one whose AddPort was never called. A worker closes its
+// ports' sockets itself (Worker.RemovePort, Worker.Close). Close is
+// idempotent.
+func (s *Socket) Close() error {
+	if s.inWorker {
+		return fmt.Errorf("close AF_XDP socket on %s: the socket is a port of a worker (use Worker.RemovePort)", s.where)
+	}
+	return s.close()
+}
+
+// close unmaps the rings and closes the socket. The worker reclaims the
+// frames a port's socket owned.
 func (s *Socket) close() error {
-	if s.closed {
+	// RemovePort closes a removed port's socket on its caller's
+	// goroutine, which may race with Worker.Close.
+	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.closed = true
+	u := s.umem
+	u.sockets.Add(-1)
+	if s.owner && u.ownerFd == s.fd {
+		// Later sockets register the UMEM again.
+		u.ownerFd = -1
+	}
+	var err error
 	if s.fake != nil {
 		s.fake.closed = true
-		return nil
+	} else {
+		err = s.unmapAndClose()
 	}
-	return s.unmapAndClose()
+	if s.selfTestPending {
+		s.selfTestPending = false
+		u.reclaim(selfTestSocket)
+	}
+	return err
 }
 
 // isOwner reports whether the socket registered its UMEM. Sharing
 // sockets bind through the owner's descriptor, so the owner stays open
 // until its worker closes.
-func (s *Socket) isOwner() bool {
-	return s.fake == nil && s.fd == s.umem.ownerFd
-}
+func (s *Socket) isOwner() bool { return s.owner }
 
 func (s *Socket) unmapAndClose() error {
 	var errs []error
@@ -332,8 +421,10 @@ func (s *Socket) unmapAndClose() error {
 		}
 	}
 	s.maps = nil
-	if err := unix.Close(s.fd); err != nil {
-		errs = append(errs, fmt.Errorf("close AF_XDP socket: %w", err))
+	if s.fd >= 0 {
+		if err := unix.Close(s.fd); err != nil {
+			errs = append(errs, fmt.Errorf("close AF_XDP socket: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package pmd
 import (
 	"fmt"
 	"math/bits"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,11 @@ const (
 
 	placeShift = 28
 	socketMask = 1<<placeShift - 1
+
+	// selfTestSocket tags the frame of the zero-copy transmit self-test,
+	// which runs before the socket is a port of a worker. Port IDs stay
+	// below it.
+	selfTestSocket = socketMask
 )
 
 // UmemConfig sets the size of a UMEM.
@@ -52,8 +58,19 @@ type Umem struct {
 	frames     uint32
 	free       []uint64
 	place      []uint32
-	ownerFd    int
-	closed     bool
+	// ownerFd is the socket that registered the area with the kernel, or
+	// -1; ownerZeroCopy and ownerName describe it for the errors of
+	// sockets that share it.
+	ownerFd       int
+	ownerZeroCopy bool
+	ownerName     string
+	// sockets counts the open sockets on the UMEM, fake ones included.
+	// Open adds to it on the caller's goroutine, and the worker
+	// subtracts when it closes a port.
+	sockets atomic.Int32
+	// running is set while a worker's Run polls this UMEM.
+	running atomic.Bool
+	closed  bool
 }
 
 // Validate checks the sizes before anything is mapped.
@@ -102,7 +119,9 @@ func (u *Umem) FrameSize() uint32 { return u.frameSize }
 // Frames returns the number of frames.
 func (u *Umem) Frames() uint32 { return u.frames }
 
-// FreeFrames returns the number of frames on the free stack.
+// FreeFrames returns the number of frames on the free stack. Call it on
+// the worker's goroutine or while the worker does not run; other
+// goroutines read WorkerStats.FreeFrames.
 func (u *Umem) FreeFrames() int { return len(u.free) }
 
 // MaxFrameLen returns the largest frame that fits in one frame after the
@@ -157,7 +176,7 @@ func (u *Umem) Alloc() (uint64, bool) {
 // anywhere inside the frame.
 func (u *Umem) Release(addr uint64) {
 	base := addr &^ uint64(u.frameSize-1)
-	u.move(base, placeHeld, placeFree)
+	u.move(base, placeHeld<<placeShift, placeFree)
 	u.free = append(u.free, base)
 }
 
@@ -175,19 +194,18 @@ func (u *Umem) takeForRx(s uint32) (uint64, bool) {
 
 // received marks a frame that socket s returned on its RX ring as held.
 func (u *Umem) received(addr uint64, s uint32) {
-	u.move(addr, placeKernRx, placeHeld<<placeShift)
-	_ = s
+	u.move(addr&^uint64(u.frameSize-1), placeKernRx<<placeShift|s, placeHeld<<placeShift)
 }
 
 // submitted marks a held frame as given to socket s for transmission.
 func (u *Umem) submitted(addr uint64, s uint32) {
-	u.move(addr, placeHeld, placeKernTx<<placeShift|s)
+	u.move(addr&^uint64(u.frameSize-1), placeHeld<<placeShift, placeKernTx<<placeShift|s)
 }
 
-// completed returns a transmitted frame to the free stack.
-func (u *Umem) completed(addr uint64) {
+// completed returns a frame that socket s transmitted to the free stack.
+func (u *Umem) completed(addr uint64, s uint32) {
 	base := addr &^ uint64(u.frameSize-1)
-	u.move(base, placeKernTx, placeFree)
+	u.move(base, placeKernTx<<placeShift|s, placeFree)
 	u.free = append(u.free, base)
 }
 
@@ -205,6 +223,18 @@ func (u *Umem) reclaim(s uint32) int {
 		}
 	}
 	return n
+}
+
+// retag moves the frames that socket tag from owns to tag to: the frame
+// of a transmit self-test that had not completed when the socket became
+// a port.
+func (u *Umem) retag(from, to uint32) {
+	for i, p := range u.place {
+		kind := p >> placeShift
+		if (kind == placeKernRx || kind == placeKernTx) && p&socketMask == from {
+			u.place[i] = kind<<placeShift | to
+		}
+	}
 }
 
 // Count returns how many frames are in each place: free, held, on fill
@@ -226,10 +256,14 @@ func (u *Umem) Count() (free, held, kernRx, kernTx int) {
 	return
 }
 
-// Close unmaps the area. Sockets using it must be closed first.
+// Close unmaps the area. It fails, leaving the area mapped, while a
+// socket on the UMEM is open. It is idempotent.
 func (u *Umem) Close() error {
 	if u.closed {
 		return nil
+	}
+	if n := u.sockets.Load(); n > 0 {
+		return fmt.Errorf("unmap UMEM: %d sockets still open (close them first)", n)
 	}
 	u.closed = true
 	if err := unix.Munmap(u.area); err != nil {

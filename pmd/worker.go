@@ -47,28 +47,31 @@ type WorkerConfig struct {
 // empty polls before it sleeps, depending on the number of ports.
 const DefaultSpinPolls = 2000
 
+// quietSpinPolls is the number of empty polls after a sleep that timed
+// out before the worker sleeps again.
+const quietSpinPolls = 16
+
 // WorkerStats are a worker's own counters.
 type WorkerStats struct {
 	Loops, EmptyPolls, Sleeps, Wakeups counter
-	// Busy accumulates nanoseconds spent on loops that moved frames.
+	// BusyNanos accumulates nanoseconds spent on loops that moved frames.
 	BusyNanos counter
+	// FreeFrames is the number of frames on the UMEM's free stack, as of
+	// the last Tick.
+	FreeFrames counter
+	// MaxLoopNanos is the longest loop, sleeps aside: the longest time
+	// the worker left its rings alone. MaxEventNanos is the longest time
+	// spent on the control events of one loop.
+	MaxLoopNanos, MaxEventNanos counter
 }
 
-type eventKind int
+// linkDownKickPeriod is how many loops pass between two kicks of a port
+// whose link is down: each such kick is a system call that fails.
+const linkDownKickPeriod = 64
 
-const (
-	eventAddPort eventKind = iota
-	eventRemovePort
-	eventCall
-)
-
-type event struct {
-	kind eventKind
-	port *Port
-	id   PortID
-	fn   func(*Worker)
-	done chan error
-}
+// DrainTimeout bounds how long Close waits for the frames on the TX
+// rings to be transmitted before it closes the sockets.
+const DrainTimeout = 20 * time.Millisecond
 
 // Worker polls a set of AF_XDP sockets that share one UMEM, on one
 // goroutine locked to an OS thread.
@@ -77,12 +80,16 @@ type Worker struct {
 	umem    *Umem
 	handler Handler
 
-	ports     []*Port
-	retired   []*Port
+	ports   []*Port
+	retired []*Port
+	// detached are removed ports whose sockets RemovePort closes on its
+	// own goroutine before their frames are reclaimed.
+	detached  []*Port
 	published atomic.Pointer[[]*Port]
 	dirty     []*Port
 	rx        [BatchSize]Desc
 	pollFds   []unix.PollFd
+	polls     uint64
 
 	events  *ring.MPSC[event]
 	eventFd int
@@ -98,6 +105,7 @@ const (
 	workerRunning
 	workerStopping
 	workerStopped
+	workerClosed
 )
 
 // NewWorker creates a worker over u. Ports are added with AddPort, before
@@ -149,131 +157,22 @@ func (w *Worker) publish() {
 	w.published.Store(&ps)
 }
 
-// AddPort hands an open socket to the worker, which fills its fill ring
-// and starts polling it.
-func (w *Worker) AddPort(s *Socket, cfg PortConfig) (*Port, error) {
-	if s.umem != w.umem {
-		return nil, fmt.Errorf("add port %s to worker %d: socket uses another UMEM", cfg.Name, w.cfg.ID)
-	}
-	target := cfg.FillTarget
-	if target == 0 || target > s.cfg.Rings.Fill {
-		target = s.cfg.Rings.Fill
-	}
-	p := &Port{cfg: cfg, sock: s, fillTarget: target, out: make([]Desc, 0, BatchSize)}
-	err := w.do(event{kind: eventAddPort, port: p})
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// RemovePort stops polling a port, closes its socket and returns the
-// frames it held to the free stack. Remove the socket from the XSKMAP
-// first, so that the kernel no longer steers frames to it.
-func (w *Worker) RemovePort(p *Port) error {
-	return w.do(event{kind: eventRemovePort, id: p.id, port: p})
-}
-
-// Call runs fn on the worker's goroutine between two batches and waits
-// for it.
-func (w *Worker) Call(fn func(*Worker)) error {
-	return w.do(event{kind: eventCall, fn: fn})
-}
-
-// do runs an event on the worker: directly when the worker is not
-// running, else through the event ring, waiting for the result.
-func (w *Worker) do(ev event) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch w.state.Load() {
-	case workerNew, workerStopped:
-		return w.handle(ev)
-	}
-	ev.done = make(chan error, 1)
-	if !w.events.Enqueue(ev) {
-		return fmt.Errorf("worker %d event ring full", w.cfg.ID)
-	}
-	w.wake()
-	select {
-	case err := <-ev.done:
-		return err
-	case <-w.stopped:
-		// The worker stopped before reaching the event; run it here,
-		// since nothing else touches the worker now.
-		select {
-		case err := <-ev.done:
-			return err
-		default:
-		}
-		return w.handle(ev)
-	}
-}
-
-func (w *Worker) wake() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(w.eventFd, one[:])
-}
-
-func (w *Worker) handle(ev event) error {
-	switch ev.kind {
-	case eventAddPort:
-		p := ev.port
-		id := -1
-		for i, q := range w.ports {
-			if q == nil {
-				id = i
-				break
-			}
-		}
-		if id < 0 {
-			id = len(w.ports)
-			w.ports = append(w.ports, nil)
-		}
-		if id > socketMask {
-			return fmt.Errorf("add port %s to worker %d: too many ports", p.cfg.Name, w.cfg.ID)
-		}
-		p.id = PortID(id)
-		w.ports[id] = p
-		p.refill(w.umem)
-		w.publish()
-		return nil
-	case eventRemovePort:
-		if int(ev.id) >= len(w.ports) || w.ports[ev.id] != ev.port {
-			return fmt.Errorf("remove port %s from worker %d: not a port of this worker", ev.port.cfg.Name, w.cfg.ID)
-		}
-		p := ev.port
-		for _, d := range p.out {
-			w.umem.Release(d.Addr)
-			p.Stats.TxDropped.inc()
-		}
-		p.out = p.out[:0]
-		w.ports[ev.id] = nil
-		w.publish()
-		if p.sock.isOwner() {
-			// The owner's rings keep their frames until Close: a
-			// zero-copy driver may still write into frames on its fill
-			// ring, and later sockets bind through its descriptor.
-			w.retired = append(w.retired, p)
-			return nil
-		}
-		err := p.sock.close()
-		w.umem.reclaim(uint32(p.id))
-		return err
-	case eventCall:
-		ev.fn(w)
-		return nil
-	}
-	return fmt.Errorf("unknown worker event %d", ev.kind)
-}
-
 // Transmit queues a held frame for transmission on port out. Frames to a
 // port that no longer exists are released.
+//
+// A descriptor that the kernel would reject (see PortStats.TxInvalid)
+// is not queued: its frame is released and counted.
 func (w *Worker) Transmit(out PortID, d Desc) {
 	if int(out) >= len(w.ports) || w.ports[out] == nil {
-		w.umem.Release(d.Addr)
+		w.releaseAddr(d.Addr)
 		return
 	}
 	p := w.ports[out]
+	if !validTx(w.umem, d) {
+		p.Stats.TxInvalid.inc()
+		w.releaseAddr(d.Addr)
+		return
+	}
 	p.out = append(p.out, d)
 	if len(p.out) == cap(p.out) {
 		p.transmit(w.umem)
@@ -288,6 +187,14 @@ func (w *Worker) Transmit(out PortID, d Desc) {
 // Release returns a held frame to the free stack.
 func (w *Worker) Release(d Desc) {
 	w.umem.Release(d.Addr)
+}
+
+// releaseAddr releases the frame at addr unless addr lies outside the
+// UMEM, where there is no frame to release.
+func (w *Worker) releaseAddr(addr uint64) {
+	if addr < uint64(len(w.umem.area)) {
+		w.umem.Release(addr)
+	}
 }
 
 // flush transmits every port's queued frames.
@@ -310,10 +217,12 @@ func (w *Worker) Run() error {
 	started := w.state.CompareAndSwap(workerNew, workerRunning)
 	w.mu.Unlock()
 	if !started {
-		return fmt.Errorf("run worker %d: already started", w.cfg.ID)
+		return fmt.Errorf("run worker %d: already started, stopped or closed", w.cfg.ID)
 	}
 	defer close(w.stopped)
 	defer w.state.Store(workerStopped)
+	w.umem.running.Store(true)
+	defer w.umem.running.Store(false)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if w.cfg.CPU >= 0 {
@@ -329,11 +238,18 @@ func (w *Worker) Run() error {
 	lastTick := now
 	lastStats := now
 	for w.state.Load() == workerRunning {
-		w.drainEvents()
 		start := now
+		if w.drainEvents() {
+			if d := uint64(time.Since(start)); d > w.Stats.MaxEventNanos.Load() {
+				w.Stats.MaxEventNanos.set(d)
+			}
+		}
 		moved := w.pollOnce()
 		w.Stats.Loops.inc()
 		now = time.Now()
+		if d := uint64(now.Sub(start)); d > w.Stats.MaxLoopNanos.Load() {
+			w.Stats.MaxLoopNanos.set(d)
+		}
 		if moved {
 			idle = 0
 			w.Stats.BusyNanos.add(uint64(now.Sub(start)))
@@ -343,9 +259,7 @@ func (w *Worker) Run() error {
 		}
 		if now.Sub(lastTick) >= TickInterval {
 			lastTick = now
-			w.handler.Tick(w, now)
-			w.flush()
-			w.kickAll()
+			w.tick(now)
 		}
 		if now.Sub(lastStats) >= time.Second {
 			lastStats = now
@@ -357,15 +271,26 @@ func (w *Worker) Run() error {
 		}
 		if w.cfg.SpinPolls > 0 && idle >= w.cfg.SpinPolls {
 			idle = 0
-			w.sleep()
+			if !w.sleep() {
+				// A sleep that timed out with nothing to do is followed
+				// by a short spin only.
+				idle = max(0, w.cfg.SpinPolls-quietSpinPolls)
+			}
 			now = time.Now()
 			lastTick = now
-			w.handler.Tick(w, now)
-			w.flush()
-			w.kickAll()
+			w.tick(now)
 		}
 	}
 	return nil
+}
+
+// tick runs the handler's Tick, transmits what it queued, and kicks
+// every port with frames on its TX ring, links that are down included.
+func (w *Worker) tick(now time.Time) {
+	w.Stats.FreeFrames.set(uint64(len(w.umem.free)))
+	w.handler.Tick(w, now)
+	w.flush()
+	w.kickAll(true)
 }
 
 // PollOnce services every port once, as one loop of Run does, and
@@ -388,32 +313,43 @@ func (w *Worker) pollOnce() bool {
 			continue
 		}
 		p.reap(u)
+		kept, taken := p.receive(u, w.rx[:])
+		if kept > 0 {
+			w.handler.Process(w, p.id, w.rx[:kept])
+			w.flush()
+		}
+		// Refilling after the handler ran gives the kernel back the
+		// frames of this batch at once.
 		p.refill(u)
-		n := p.receive(u, w.rx[:])
-		if n == 0 {
+		if taken == 0 {
+			p.wakeRx()
 			continue
 		}
 		moved = true
-		w.handler.Process(w, p.id, w.rx[:n])
-		w.flush()
 	}
 	// Frames queued outside Process, by Tick or Call, go out now too.
 	w.flush()
-	w.kickAll()
+	// Ports whose link is down are kicked on every linkDownKickPeriod-th
+	// loop and on ticks, not on every loop.
+	w.polls++
+	w.kickAll(w.polls%linkDownKickPeriod == 0)
 	return moved
 }
 
-func (w *Worker) kickAll() {
+// kickAll kicks every port with frames on its TX ring; force includes
+// ports whose link is down.
+func (w *Worker) kickAll(force bool) {
 	for _, p := range w.ports {
 		if p != nil {
-			p.kick()
+			p.kick(force)
 		}
 	}
 }
 
 // sleep blocks in poll(2) until a socket has frames, an event arrives or
-// the sleep timeout passes.
-func (w *Worker) sleep() {
+// the sleep timeout passes, and reports whether it woke before the
+// timeout.
+func (w *Worker) sleep() bool {
 	w.pollFds = w.pollFds[:0]
 	w.pollFds = append(w.pollFds, unix.PollFd{Fd: int32(w.eventFd), Events: unix.POLLIN})
 	for _, p := range w.ports {
@@ -423,26 +359,19 @@ func (w *Worker) sleep() {
 	}
 	w.Stats.Sleeps.inc()
 	n, err := unix.Poll(w.pollFds, int(w.cfg.SleepTimeout/time.Millisecond))
-	if err != nil && !errors.Is(err, unix.EINTR) {
-		return
+	if err != nil {
+		// EINTR: a signal arrived; anything else: poll again soon.
+		return true
 	}
-	if n > 0 {
-		w.Stats.Wakeups.inc()
+	if n == 0 {
+		return false
 	}
+	w.Stats.Wakeups.inc()
 	if w.pollFds[0].Revents&unix.POLLIN != 0 {
 		var buf [8]byte
 		_, _ = unix.Read(w.eventFd, buf[:])
 	}
-}
-
-func (w *Worker) drainEvents() {
-	for {
-		ev, ok := w.events.Dequeue()
-		if !ok {
-			return
-		}
-		ev.done <- w.handle(ev)
-	}
+	return true
 }
 
 // Stop makes Run return after its current loop and waits for it. Ports
@@ -458,17 +387,27 @@ func (w *Worker) Stop() {
 	w.state.CompareAndSwap(workerNew, workerStopped)
 }
 
-// Close stops the worker, closes every port's socket in reverse order of
-// addition (the UMEM owner last), and unmaps the UMEM. It is idempotent.
+// Close stops the worker, waits up to DrainTimeout for the TX rings to
+// drain, closes every port's socket with the sharers of the UMEM before
+// its owner, and unmaps the UMEM. Each socket's rings are unmapped
+// before its descriptor is closed.
+//
+// Close is idempotent. Unmapping the UMEM fails while a socket that was
+// never added as a port is still open, so a later call retries only
+// that step.
 func (w *Worker) Close() error {
 	w.Stop()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.state.Load() == workerClosed {
+		return w.umem.Close()
+	}
+	w.drainTx(DrainTimeout)
+
 	var errs []error
-	// Sharing sockets close before the owner, which was added first or
-	// retired.
 	all := append([]*Port(nil), w.ports...)
 	all = append(all, w.retired...)
+	all = append(all, w.detached...)
 	slices.SortStableFunc(all, func(a, b *Port) int {
 		return cmpBool(a != nil && a.sock.isOwner(), b != nil && b.sock.isOwner())
 	})
@@ -478,8 +417,10 @@ func (w *Worker) Close() error {
 		}
 		for _, d := range p.out {
 			w.umem.Release(d.Addr)
+			p.Stats.TxDropped.inc()
 		}
 		p.out = p.out[:0]
+		p.removed = true
 		if err := p.sock.close(); err != nil {
 			errs = append(errs, err)
 		}
@@ -487,7 +428,10 @@ func (w *Worker) Close() error {
 	}
 	w.ports = nil
 	w.retired = nil
+	w.detached = nil
+	w.dirty = w.dirty[:0]
 	w.publish()
+	w.state.Store(workerClosed)
 	if w.eventFd >= 0 {
 		if err := unix.Close(w.eventFd); err != nil {
 			errs = append(errs, fmt.Errorf("close worker eventfd: %w", err))
@@ -498,6 +442,30 @@ func (w *Worker) Close() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// drainTx transmits the queued frames and kicks the ports until their
+// TX rings are empty or the timeout passes. The worker is not running.
+func (w *Worker) drainTx(timeout time.Duration) {
+	w.flush()
+	deadline := time.Now().Add(timeout)
+	for {
+		pending := false
+		for _, p := range w.ports {
+			if p == nil {
+				continue
+			}
+			p.reap(w.umem)
+			p.kick(true)
+			if p.sock.tx.pending() > 0 {
+				pending = true
+			}
+		}
+		if !pending || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // cmpBool orders false before true.

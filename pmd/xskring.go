@@ -85,6 +85,13 @@ func (r *xskRing[T]) available(n uint32) uint32 {
 	return r.cachedProd - r.cachedCons
 }
 
+// queued returns how many entries the producer published that this
+// consumer has not released yet, reading the shared producer index. It
+// is meaningful on the consumer side only.
+func (r *xskRing[T]) queued() uint32 {
+	return atomic.LoadUint32(r.producer) - r.cachedCons
+}
+
 // get returns the i-th available entry past the consumer index.
 func (r *xskRing[T]) get(i uint32) T {
 	return r.entries[(r.cachedCons+i)&r.mask]
