@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 
 	"github.com/vnet-xdp/vnet/overlay/wire"
@@ -39,8 +40,9 @@ type Config struct {
 	BindMode pmd.BindMode
 	// XDPMode selects native or generic XDP on the underlay interfaces.
 	XDPMode xdpprog.AttachMode
-	// Umem sizes each worker's UMEM; the zero value selects
-	// pmd.DefaultUmemConfig.
+	// Umem sizes each worker's UMEM. A zero frame count selects
+	// DefaultUmemFrames, and a zero frame size the smaller of 2048 and
+	// 4096 bytes that fits the largest underlay MTU.
 	Umem pmd.UmemConfig
 	// Limits bound each vnet's tables and flooding; the zero value
 	// selects DefaultLimits.
@@ -70,13 +72,32 @@ const (
 )
 
 // Ring sizes of the sockets. Underlay ports carry the traffic of every
-// vnet; device ports one vnet's.
+// vnet; device ports one vnet's. Each port holds up to its fill target
+// plus its TX ring in frames, so with DefaultUmemFrames a worker serves
+// one underlay interface and about 77 vnets. The fill target is what a
+// port can receive while its worker does not run: 512 frames last
+// 170 ms at 3000 frames per second and 0.5 ms at a million, which covers
+// a worker that shares its CPU with other busy threads.
 var (
 	underlayRings = pmd.RingConfig{Fill: 4096, Completion: 2048, Rx: 2048, Tx: 2048}
-	deviceRings   = pmd.RingConfig{Fill: 1024, Completion: 1024, Rx: 1024, Tx: 1024}
+	deviceRings   = pmd.RingConfig{Fill: 1024, Completion: 256, Rx: 1024, Tx: 256}
 )
 
 const deviceFillTarget = 512
+
+// txBudget sets XDP_MAX_TX_SKB_BUDGET, the descriptors one kick sends in
+// copy mode. The kernel's default of 32 is less than a worker queues per
+// loop, so the TX ring backs up; 256 measured up to 20% faster than 32
+// for forwarding between veths (Linux 6.18, 2-core KVM guest).
+const txBudget = 256
+
+// DefaultUmemFrames is the default number of frames of each worker's
+// UMEM: 128 MiB of 2048-byte frames.
+const DefaultUmemFrames = 65536
+
+// Tailroom reserved at the end of every frame for the ESP trailer and
+// ICV that a secure vnet appends in place.
+const frameTailroom = 64
 
 // Engine is the vnet dataplane: workers polling AF_XDP sockets on the
 // underlay interfaces and on each vnet's device, and the control state
@@ -180,14 +201,8 @@ func (c *Config) fill() error {
 	if len(c.CPUs) != c.Queues {
 		return fmt.Errorf("%d CPUs given for %d queues (give one CPU per queue)", len(c.CPUs), c.Queues)
 	}
-	if c.Umem == (pmd.UmemConfig{}) {
-		c.Umem = pmd.DefaultUmemConfig
-	}
-	if err := c.Umem.Validate(); err != nil {
-		return err
-	}
-	if err := underlayRings.Validate(c.Umem); err != nil {
-		return err
+	if c.Umem.Frames == 0 {
+		c.Umem.Frames = DefaultUmemFrames
 	}
 	if c.Limits == (Limits{}) {
 		c.Limits = DefaultLimits
@@ -215,7 +230,31 @@ func (e *Engine) nanos(now time.Time) int64 {
 	return int64(now.Sub(e.start))
 }
 
+// frameSize returns the smallest frame size whose frames fit a frame of
+// the largest underlay MTU after the headroom and tailroom.
+func frameSize(interfaces []string) uint32 {
+	largest := 0
+	for _, name := range interfaces {
+		if l, err := netlink.LinkByName(name); err == nil && l.Attrs().MTU > largest {
+			largest = l.Attrs().MTU
+		}
+	}
+	if largest+wire.EthHeaderLen+4 <= 2048-pmd.FrameHeadroom-frameTailroom {
+		return 2048
+	}
+	return 4096
+}
+
 func (e *Engine) setup() error {
+	if e.conf.Umem.FrameSize == 0 {
+		e.conf.Umem.FrameSize = frameSize(e.conf.Interfaces)
+	}
+	if err := e.conf.Umem.Validate(); err != nil {
+		return err
+	}
+	if err := underlayRings.Validate(e.conf.Umem); err != nil {
+		return err
+	}
 	prog, err := xdpprog.Load(xdpprog.Options{})
 	if err != nil {
 		return err

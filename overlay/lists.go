@@ -234,7 +234,10 @@ func (e *Engine) Stats() []CounterSet {
 		ws.add("sleeps", ew.w.Stats.Sleeps.Load())
 		ws.add("wakeups", ew.w.Stats.Wakeups.Load())
 		ws.add("busy_ns", ew.w.Stats.BusyNanos.Load())
-		ws.add("free_frames", uint64(ew.pipe.umem.FreeFrames()))
+		ws.add("max_loop_ns", ew.w.Stats.MaxLoopNanos.Load())
+		ws.add("max_event_ns", ew.w.Stats.MaxEventNanos.Load())
+		ws.add("free_frames", ew.w.Stats.FreeFrames.Load())
+		ws.add("umem_frames", uint64(ew.pipe.umem.Frames()))
 		out = append(out, ws)
 		for _, p := range ew.w.Ports() {
 			out = append(out, portCounters(p))
@@ -246,16 +249,23 @@ func (e *Engine) Stats() []CounterSet {
 func portCounters(p *pmd.Port) CounterSet {
 	s := &p.Stats
 	set := CounterSet{Scope: "port " + p.Name()}
-	mode := uint64(0)
+	zc := uint64(0)
 	if p.Socket().ZeroCopy() {
-		mode = 1
+		zc = 1
 	}
-	set.add("zerocopy", mode)
+	set.add("zerocopy", zc)
 	set.add("rx_frames", s.RxFrames.Load())
 	set.add("rx_bytes", s.RxBytes.Load())
 	set.add("tx_frames", s.TxFrames.Load())
 	set.add("tx_bytes", s.TxBytes.Load())
 	set.add("batches", s.Batches.Load())
+	for i := range s.RxBatchSizes {
+		set.add(fmt.Sprintf("rx_batch_size_%d", 1<<i), s.RxBatchSizes[i].Load())
+	}
+	set.add("tx_batches", s.TxBatches.Load())
+	set.add("rx_multi_buffer", s.RxMultiBuffer.Load())
+	set.add("rx_oversize", s.RxOversize.Load())
+	set.add("tx_invalid", s.TxInvalid.Load())
 	set.add("tx_ring_full", s.TxRingFull.Load())
 	set.add("tx_dropped", s.TxDropped.Load())
 	set.add("fill_starved", s.FillStarved.Load())
@@ -263,6 +273,12 @@ func portCounters(p *pmd.Port) CounterSet {
 	set.add("kick_retries", s.KickRetries.Load())
 	set.add("kick_errors", s.KickErrors.Load())
 	set.add("rx_wakeups", s.RxWakeups.Load())
+	set.add("rx_wakeup_errors", s.RxWakeupErrors.Load())
+	link := uint64(0)
+	if p.LinkDown() {
+		link = 1
+	}
+	set.add("link_down", link)
 	set.add("xdp_rx_dropped", s.KernRxDropped.Load())
 	set.add("xdp_rx_invalid_descs", s.KernRxInvalid.Load())
 	set.add("xdp_tx_invalid_descs", s.KernTxInvalid.Load())

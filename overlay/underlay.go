@@ -70,7 +70,7 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 		if wi >= queues {
 			continue
 		}
-		s, err := pmd.Open(ew.w.Umem(), pmd.SocketConfig{Ifindex: attrs.Index, Queue: wi, Rings: underlayRings, Mode: e.conf.BindMode})
+		s, err := pmd.Open(ew.w.Umem(), pmd.SocketConfig{Ifindex: attrs.Index, Queue: wi, Rings: underlayRings, Mode: e.conf.BindMode, Tailroom: frameTailroom, TxBudget: txBudget})
 		if err != nil {
 			us.closeSockets(e)
 			return nil, err
@@ -83,12 +83,8 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 		us.sockets[wi] = s
 		us.pmdPort[wi] = p
 		up.ports[wi] = p.ID()
-		mode := "copy"
-		if s.ZeroCopy() {
-			mode = "zerocopy"
-		}
 		e.log.Info("underlay socket bound", zap.String("interface", name), zap.Int("queue", wi),
-			zap.String("bind_mode", mode), zap.Int("worker", wi))
+			zap.Stringer("bind_mode", s.Mode()), zap.String("bind_note", s.BindNote()), zap.Int("worker", wi))
 	}
 	e.log.Info("underlay interface", zap.String("interface", name), zap.Stringer("addr", net.IP(up.addr[:])),
 		zap.Int("mtu", up.mtu), zap.Int("queues", queues))

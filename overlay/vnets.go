@@ -242,13 +242,13 @@ func (e *Engine) openVnetPorts(vs *vnetState) error {
 	// Sockets first, so that the program never steers to an empty
 	// slot; the program is attached last.
 	for wi, ew := range e.workers {
-		s, err := pmd.Open(ew.w.Umem(), pmd.SocketConfig{Ifindex: vs.dpIdx, Queue: wi, Rings: deviceRings})
+		s, err := pmd.Open(ew.w.Umem(), pmd.SocketConfig{Ifindex: vs.dpIdx, Queue: wi, Rings: deviceRings, Tailroom: frameTailroom, TxBudget: txBudget})
 		if err != nil {
 			return err
 		}
 		p, err := ew.w.AddPort(s, pmd.PortConfig{Name: fmt.Sprintf("%s queue %d", vn.dpDevice, wi), FillTarget: deviceFillTarget})
 		if err != nil {
-			return err
+			return fmt.Errorf("vnet %s: %w (each worker's UMEM is full; start vnetd with more --umem-frames)", vn.id, err)
 		}
 		vs.sockets = append(vs.sockets, s)
 		vs.ports = append(vs.ports, p)
