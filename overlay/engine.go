@@ -85,6 +85,11 @@ var (
 
 const deviceFillTarget = 512
 
+// idleTick is how long an idle worker sleeps between ticks. The timers
+// that ticks drive are coarser: VARP probes every 3 s, reassembly
+// timeouts of 2 s.
+const idleTick = 250 * time.Millisecond
+
 // txBudget sets XDP_MAX_TX_SKB_BUDGET, the descriptors one kick sends in
 // copy mode. The kernel's default of 32 is less than a worker queues per
 // loop, so the TX ring backs up; 256 measured up to 20% faster than 32
@@ -119,7 +124,10 @@ type Engine struct {
 	limits   Limits
 
 	resolveQ *ring.MPSC[[4]byte]
-	hops     *hopResolver
+	// resolveWake tells the next hop resolver that resolveQ has work;
+	// workers send to it without blocking.
+	resolveWake chan struct{}
+	hops        *hopResolver
 
 	start    time.Time
 	stop     chan struct{}
@@ -147,14 +155,15 @@ func New(c Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		conf:     c,
-		log:      c.Logger,
-		vnets:    make(map[wire.VnetID]*vnetState),
-		limits:   c.Limits,
-		resolveQ: q,
-		start:    time.Now(),
-		stop:     make(chan struct{}),
-		indices:  newIndexAllocator(maxVnets),
+		conf:        c,
+		log:         c.Logger,
+		vnets:       make(map[wire.VnetID]*vnetState),
+		limits:      c.Limits,
+		resolveQ:    q,
+		resolveWake: make(chan struct{}, 1),
+		start:       time.Now(),
+		stop:        make(chan struct{}),
+		indices:     newIndexAllocator(maxVnets),
 	}
 	if err := e.setup(); err != nil {
 		e.Close()
@@ -277,7 +286,7 @@ func (e *Engine) setup() error {
 			return err
 		}
 		pipe := newPipeline(e, i, u)
-		w, err := pmd.NewWorker(pmd.WorkerConfig{ID: i, CPU: e.conf.CPUs[i], SpinPolls: e.conf.SpinPolls}, u, pipe)
+		w, err := pmd.NewWorker(pmd.WorkerConfig{ID: i, CPU: e.conf.CPUs[i], SpinPolls: e.conf.SpinPolls, SleepTimeout: idleTick}, u, pipe)
 		if err != nil {
 			u.Close()
 			return err

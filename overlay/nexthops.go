@@ -30,10 +30,8 @@ type route struct {
 	via     [4]byte
 }
 
-const (
-	resolvePoll    = 20 * time.Millisecond
-	resolveRefresh = 30 * time.Second
-)
+// resolveRefresh is how often installed next hops are looked up again.
+const resolveRefresh = 30 * time.Second
 
 // usableNeigh is the set of neighbour states whose link-layer address
 // can be used. A stale entry is usually still right, and the periodic
@@ -63,15 +61,13 @@ func (r *hopResolver) run() {
 		r.e.log.Error("subscribe to neighbour updates; next hops are refreshed only periodically", zap.Error(err))
 		updates = nil
 	}
-	poll := time.NewTicker(resolvePoll)
-	defer poll.Stop()
 	refresh := time.NewTicker(resolveRefresh)
 	defer refresh.Stop()
 	for {
 		select {
 		case <-r.e.stop:
 			return
-		case <-poll.C:
+		case <-r.e.resolveWake:
 			for {
 				dst, ok := r.e.resolveQ.Dequeue()
 				if !ok {

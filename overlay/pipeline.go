@@ -232,6 +232,10 @@ func (p *pipeline) resolveHop(dst [4]byte) {
 	p.requested[oldest] = requestedHop{addr: dst, at: p.now}
 	if p.eng.resolveQ.Enqueue(dst) {
 		p.stats.resolveRequests.inc()
+		select {
+		case p.eng.resolveWake <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -50,11 +50,12 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		t.Fatal(err)
 	}
 	e := &Engine{
-		log:      zap.NewNop(),
-		resolveQ: q,
-		start:    time.Now(),
-		conf:     Config{EntryTTL: DefaultEntryTTL},
-		limits:   DefaultLimits,
+		log:         zap.NewNop(),
+		resolveWake: make(chan struct{}, 1),
+		resolveQ:    q,
+		start:       time.Now(),
+		conf:        Config{EntryTTL: DefaultEntryTTL},
+		limits:      DefaultLimits,
 	}
 	u, err := pmd.NewUmem(pmd.UmemConfig{Frames: 2048, FrameSize: 2048})
 	if err != nil {
