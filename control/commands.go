@@ -24,8 +24,8 @@ type command struct {
 // commands maps each command head to its implementation.
 var commands = map[string]command{
 	"vnet.add": {
-		usage:  "(vnet.add (id ID) [(vnetif NAME)] [(security none|auth|conf)])",
-		fields: []string{"id", "vnetif", "security"},
+		usage:  "(vnet.add (id ID) [(vnetif NAME)] [(security none|auth|conf)] [(key HEX) | (key-file NAME)])",
+		fields: []string{"id", "vnetif", "security", "key", "key-file"},
 		run:    (*evaluator).vnetAdd,
 	},
 	"vnet.del": {
@@ -79,12 +79,19 @@ func commandNames() []string {
 	return names
 }
 
+// secretFields are the fields whose values error messages never show.
+var secretFields = map[string]bool{"key": true}
+
 // evaluator runs commands against a Dataplane.
 type evaluator struct {
 	dp Dataplane
 	// mu makes configuration commands run one at a time and exclusive of
-	// list commands, while list commands share it.
+	// list commands, while list commands share it. It also guards
+	// persist.
 	mu sync.RWMutex
+	// persist saves the state after every change, or is nil when the
+	// server has no state directory.
+	persist *persistence
 }
 
 // eval runs the command e and appends its output to out. It returns the
@@ -155,7 +162,11 @@ func parseArgs(head string, cmd command, elems []Expr) (args, *Error) {
 			return a, invalidf(name, "%s: field %s given twice (give each field once)", head, name)
 		}
 		if len(elem.Elems()) != 2 || elem.Elems()[1].IsList() {
-			return a, invalidf(name, "%s: field %s must have exactly one atom as its value, as in %s", head, abbreviate(elem), cmd.usage)
+			shown := abbreviate(elem)
+			if secretFields[name] {
+				shown = "(" + name + " ...)"
+			}
+			return a, invalidf(name, "%s: field %s must have exactly one atom as its value, as in %s", head, shown, cmd.usage)
 		}
 		a.values[name] = elem.Elems()[1].Text()
 	}

@@ -41,11 +41,67 @@ func (ev *evaluator) vnetAdd(a args, out []byte) ([]byte, *Error) {
 		}
 		cfg.Security = sec
 	}
+	key, keyFile, err := a.vnetKey(cfg.Security)
+	if err != nil {
+		return out, err
+	}
+	if key != nil || keyFile != "" {
+		// TODO: pass the key to the dataplane once overlay.VnetConfig
+		// takes one. An inline key is then written with keyStore.save
+		// before the dataplane call, and the vnetRecord below refers to
+		// that file or to keyFile, so that the state never contains key
+		// material.
+		return out, &Error{Code: CodeUnsupported, Message: a.command + ": vnet keys are not supported by the dataplane yet (omit key and key-file)"}
+	}
 
 	if derr := ev.dp.AddVnet(cfg); derr != nil {
 		return out, dataplaneError(derr, "add vnet "+id.String(), "vnet "+id.String(), idText)
 	}
-	return out, nil
+	rec := vnetRecord{id: id, device: ev.deviceOf(id, cfg.Device), security: cfg.Security, keyFile: keyFile}
+	return out, ev.commit("vnet "+id.String()+" added", func(s *state) { s.vnets[id] = rec })
+}
+
+// vnetKey parses the optional (key HEX) and (key-file NAME) fields of
+// vnet.add, at most one of which may be given, and only for a vnet with
+// security auth or conf.
+func (a args) vnetKey(sec overlay.Security) ([]byte, string, *Error) {
+	text, hasKey := a.optional("key")
+	name, hasFile := a.optional("key-file")
+	if !hasKey && !hasFile {
+		return nil, "", nil
+	}
+	if hasKey && hasFile {
+		return nil, "", invalidf("", "%s: give either key or key-file, not both", a.command)
+	}
+	if sec == overlay.SecurityNone {
+		return nil, "", invalidf("", "%s: a key needs (security auth) or (security conf)", a.command)
+	}
+	if hasFile {
+		if err := checkKeyFileName(name); err != nil {
+			return nil, "", invalidf(name, "%s: %v", a.command, err)
+		}
+		return nil, name, nil
+	}
+	key, err := parseKey(text)
+	if err != nil {
+		// The value is not echoed: it may be most of a secret.
+		return nil, "", invalidf("", "%s: %v", a.command, err)
+	}
+	return key, "", nil
+}
+
+// deviceOf returns the device name of vnet id as the dataplane lists it,
+// or the name vnet.add asked for when the dataplane does not list it.
+func (ev *evaluator) deviceOf(id wire.VnetID, requested string) string {
+	for _, v := range ev.dp.Vnets() {
+		if v.ID == id && v.Device != "" {
+			return v.Device
+		}
+	}
+	if requested == "" {
+		return id.DefaultDevice()
+	}
+	return requested
 }
 
 func (ev *evaluator) vnetDel(a args, out []byte) ([]byte, *Error) {
@@ -54,9 +110,29 @@ func (ev *evaluator) vnetDel(a args, out []byte) ([]byte, *Error) {
 		return out, err
 	}
 	if derr := ev.dp.DeleteVnet(id); derr != nil {
+		ev.forgetVanishedVnet(id)
 		return out, dataplaneError(derr, "delete vnet "+id.String(), "vnet "+id.String(), idText)
 	}
-	return out, nil
+	return out, ev.commit("vnet "+id.String()+" deleted", func(s *state) { s.deleteVnet(id) })
+}
+
+// forgetVanishedVnet removes vnet id from the state when a failed
+// vnet.del removed it from the dataplane anyway, as a deletion that fails
+// half-way does. Otherwise the vnet would come back at the next start,
+// and a second vnet.del could not remove it because it is not found.
+func (ev *evaluator) forgetVanishedVnet(id wire.VnetID) {
+	if ev.persist == nil {
+		return
+	}
+	if _, ok := ev.persist.state.vnets[id]; !ok {
+		return
+	}
+	for _, v := range ev.dp.Vnets() {
+		if v.ID == id {
+			return
+		}
+	}
+	ev.commit("vnet "+id.String()+" deleted", func(s *state) { s.deleteVnet(id) })
 }
 
 func (ev *evaluator) vifAdd(a args, out []byte) ([]byte, *Error) {
@@ -70,7 +146,8 @@ func (ev *evaluator) vifAdd(a args, out []byte) ([]byte, *Error) {
 	if derr := ev.dp.AddVif(id, mac); derr != nil {
 		return out, ev.vifError(derr, "add", id, idText, mac, macText)
 	}
-	return out, nil
+	k := vifKey{vnet: id, mac: mac}
+	return out, ev.commit(fmt.Sprintf("vif %s added to vnet %s", mac, id), func(s *state) { s.vifs[k] = struct{}{} })
 }
 
 func (ev *evaluator) vifDel(a args, out []byte) ([]byte, *Error) {
@@ -81,7 +158,8 @@ func (ev *evaluator) vifDel(a args, out []byte) ([]byte, *Error) {
 	if derr := ev.dp.DeleteVif(id, mac); derr != nil {
 		return out, ev.vifError(derr, "delete", id, idText, mac, macText)
 	}
-	return out, nil
+	k := vifKey{vnet: id, mac: mac}
+	return out, ev.commit(fmt.Sprintf("vif %s deleted from vnet %s", mac, id), func(s *state) { delete(s.vifs, k) })
 }
 
 // vif parses the (vnet ID) and (vmac MAC) fields of vif.add and vif.del.
@@ -129,7 +207,7 @@ func (ev *evaluator) peerAdd(a args, out []byte) ([]byte, *Error) {
 	if derr := ev.dp.AddPeer(addr, port); derr != nil {
 		return out, dataplaneError(derr, "add peer "+addr.String(), "peer "+addr.String(), addrText)
 	}
-	return out, nil
+	return out, ev.commit("peer "+addr.String()+" added", func(s *state) { s.peers[addr] = port })
 }
 
 func (ev *evaluator) peerDel(a args, out []byte) ([]byte, *Error) {
@@ -140,7 +218,7 @@ func (ev *evaluator) peerDel(a args, out []byte) ([]byte, *Error) {
 	if derr := ev.dp.DeletePeer(addr); derr != nil {
 		return out, dataplaneError(derr, "delete peer "+addr.String(), "peer "+addr.String(), addrText)
 	}
-	return out, nil
+	return out, ev.commit("peer "+addr.String()+" deleted", func(s *state) { delete(s.peers, addr) })
 }
 
 // peerAddr parses the (addr A.B.C.D) field of the peer commands, which
@@ -173,9 +251,12 @@ func (ev *evaluator) varpMcaddr(a args, out []byte) ([]byte, *Error) {
 		return out, invalidf(text, "%s: address %s is not a multicast group (use an address from 224.0.0.0 to 239.255.255.255, such as 224.10.0.1)", a.command, addr)
 	}
 	if derr := ev.dp.SetGroup(addr); derr != nil {
+		// NOTE: the dataplane may have switched to the group although
+		// joining it failed on an interface. The state keeps the old group
+		// until a varp.mcaddr succeeds.
 		return out, dataplaneError(derr, "set multicast group "+addr.String(), "multicast group "+addr.String(), text)
 	}
-	return out, nil
+	return out, ev.commit("multicast group set to "+addr.String(), func(s *state) { s.group = addr })
 }
 
 func (ev *evaluator) varpFlush(_ args, out []byte) ([]byte, *Error) {

@@ -118,6 +118,12 @@ func TestConfigCommands(t *testing.T) {
 			wantCalls: []string{"AddPeer 198.18.1.3 1"},
 		},
 		{
+			name:      "peer.add existing peer changes its port",
+			setup:     []string{"(peer.add (addr 198.18.1.3))"},
+			command:   "(peer.add (addr 198.18.1.3) (port 1799))",
+			wantCalls: []string{"AddPeer 198.18.1.3 1799"},
+		},
+		{
 			name:      "peer.del",
 			setup:     []string{"(peer.add (addr 198.18.1.3))"},
 			command:   "(peer.del (addr 198.18.1.3))",
@@ -215,6 +221,17 @@ func TestCommandErrors(t *testing.T) {
 		{name: "security unknown", command: "(vnet.add (id 1500) (security high))", code: CodeInvalid, value: "high", message: "use none, auth or conf"},
 		{name: "security upper case", command: "(vnet.add (id 1500) (security NONE))", code: CodeInvalid, value: "NONE"},
 
+		// Keys. A key is never echoed in the message or the value.
+		{name: "key not supported yet", command: "(vnet.add (id 1500) (security conf) (key 00112233445566778899aabbccddeeff))", code: CodeUnsupported, message: "vnet keys are not supported by the dataplane yet"},
+		{name: "key file not supported yet", command: "(vnet.add (id 1500) (security auth) (key-file vnet1500.key))", code: CodeUnsupported, message: "omit key and key-file"},
+		{name: "key short", command: "(vnet.add (id 1500) (security conf) (key 0011))", code: CodeInvalid, message: "invalid key: it has 4 characters (use 32 or 64 hex digits"},
+		{name: "key not hex", command: "(vnet.add (id 1500) (security conf) (key 0011223344556677889900aabbccddzz))", code: CodeInvalid, message: "not a hex digit"},
+		{name: "key without security", command: "(vnet.add (id 1500) (key 00112233445566778899aabbccddeeff))", code: CodeInvalid, message: "a key needs (security auth) or (security conf)"},
+		{name: "key and key file", command: "(vnet.add (id 1500) (security conf) (key 00112233445566778899aabbccddeeff) (key-file k))", code: CodeInvalid, message: "either key or key-file"},
+		{name: "key with two values", command: "(vnet.add (id 1500) (security conf) (key 0011223344556677 8899aabbccddeeff))", code: CodeInvalid, value: "key", message: "field (key ...) must have exactly one atom"},
+		{name: "key file path", command: "(vnet.add (id 1500) (security conf) (key-file etc/shadow))", code: CodeInvalid, value: "etc/shadow", message: "character '/' is not allowed"},
+		{name: "key file hidden", command: "(vnet.add (id 1500) (security conf) (key-file .k))", code: CodeInvalid, value: ".k", message: "starts with '.'"},
+
 		// MACs.
 		{name: "MAC short", command: "(vif.add (vnet 1500) (vmac 02:00:00:00:00))", code: CodeInvalid, value: "02:00:00:00:00", message: "invalid MAC address"},
 		{name: "MAC mixed separators", command: "(vif.add (vnet 1500) (vmac 02:00-00:00:00:01))", code: CodeInvalid, value: "02:00-00:00:00:01"},
@@ -255,7 +272,6 @@ func TestCommandErrors(t *testing.T) {
 		{name: "vnet.del physical", command: "(vnet.del (id 1))", code: CodeInvalid, value: "1", message: "physical vnet"},
 		{name: "vif.add vnet missing", command: "(vif.add (vnet 1500) (vmac 02:00:00:00:00:01))", code: CodeNotFound, value: "1500", message: "vnet " + id1500},
 		{name: "vif.del vif missing", setup: []string{"(vnet.add (id 1500))"}, command: "(vif.del (vnet 1500) (vmac 02:00:00:00:00:01))", code: CodeNotFound, value: "02:00:00:00:00:01", message: "vif 02:00:00:00:00:01"},
-		{name: "peer exists", setup: []string{"(peer.add (addr 198.18.1.3))"}, command: "(peer.add (addr 198.18.1.3))", code: CodeExists, value: "198.18.1.3"},
 		{name: "peer.del missing", command: "(peer.del (addr 198.18.1.3))", code: CodeNotFound, value: "198.18.1.3", message: "peer 198.18.1.3 not found"},
 		{name: "unsupported security", fail: fmt.Errorf("security conf: %w (use none)", overlay.ErrUnsupported), command: "(vnet.add (id 1500) (security conf))", code: CodeUnsupported, value: "1500", message: "security conf: not supported (use none)"},
 		{name: "dataplane invalid", fail: fmt.Errorf("group: %w", overlay.ErrInvalid), command: "(varp.mcaddr (addr 239.0.0.1))", code: CodeInvalid, value: "239.0.0.1"},
@@ -295,6 +311,11 @@ func TestCommandErrors(t *testing.T) {
 			}
 			if tt.fail != nil && !errors.Is(err, tt.fail) {
 				t.Errorf("%s: error does not wrap the dataplane error %v", tt.command, tt.fail)
+			}
+			for _, secret := range []string{"0011223344556677", "8899aabbccddeeff"} {
+				if strings.Contains(err.Message, secret) || strings.Contains(err.Value, secret) {
+					t.Errorf("%s: error %q (value %q) contains key material", tt.command, err.Message, err.Value)
+				}
 			}
 		})
 	}

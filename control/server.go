@@ -1,7 +1,9 @@
 // Package control implements vnetd's command socket, a unix stream socket
 // that takes the S-expression commands of the original Xen vnet tools,
 // such as vnet.add and vif.list. It applies them to a Dataplane and replies
-// to each with its output and one status expression.
+// to each with its output and one status expression. With a state
+// directory, it saves the configuration after every change and restores
+// it when the daemon starts.
 package control
 
 import (
@@ -11,6 +13,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -20,9 +23,10 @@ import (
 
 // Defaults of the Config limits.
 const (
-	DefaultMaxConns     = 64
-	DefaultIdleTimeout  = 60 * time.Second
-	DefaultWriteTimeout = 10 * time.Second
+	DefaultMaxConns       = 64
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultCommandTimeout = 10 * time.Second
 )
 
 // Config configures a Server.
@@ -44,6 +48,25 @@ type Config struct {
 	// within this time, so that a client that does not read cannot hold
 	// the server. Zero selects DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// CommandTimeout closes a connection that has sent the start of a
+	// command but not its end within this time, however slowly the bytes
+	// keep coming. Zero selects DefaultCommandTimeout.
+	CommandTimeout time.Duration
+
+	// SocketGroup names a group, by name or number, whose members may use
+	// the socket besides root and the user the server runs as. The socket
+	// file then has that group and mode 0660; without a group it has mode
+	// 0600.
+	SocketGroup string
+
+	// StateDir is the directory of the state file, which the server
+	// rewrites after every change and Restore reads. The server locks the
+	// directory against other processes. Empty disables saving and
+	// restoring.
+	StateDir string
+	// KeyDir is the directory of vnet key files that the state refers to.
+	// Empty selects the directory keys in StateDir.
+	KeyDir string
 }
 
 // Server serves the command socket. Create it with Listen.
@@ -54,6 +77,7 @@ type Server struct {
 	// socketInfo identifies the socket file this server created, so that
 	// Close removes only that file.
 	socketInfo fs.FileInfo
+	access     accessPolicy
 	eval       evaluator
 
 	mu     sync.Mutex
@@ -68,12 +92,55 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	countsMu sync.Mutex
+	counts   map[commandResult]uint64
 }
 
-// Listen creates the socket file at cfg.Path with mode 0600 and starts
-// listening. A stale socket file, one that refuses connections, is
-// replaced. Listen fails without touching the path when another process
-// accepts connections on it or when the path exists and is not a socket.
+// commandResult is a command head and a result: ok or an error code.
+type commandResult struct{ command, result string }
+
+// CommandCount is how many times a command ended with a result.
+type CommandCount struct {
+	// Command is the command's head, or "unknown" for a head that is not
+	// a command.
+	Command string
+	// Result is "ok" or the error code, such as EINVAL.
+	Result string
+	Count  uint64
+}
+
+// CommandCounts returns how many commands ended with each result.
+func (s *Server) CommandCounts() []CommandCount {
+	s.countsMu.Lock()
+	defer s.countsMu.Unlock()
+	out := make([]CommandCount, 0, len(s.counts))
+	for k, n := range s.counts {
+		out = append(out, CommandCount{Command: k.command, Result: k.result, Count: n})
+	}
+	return out
+}
+
+// count records a command's result. A head that is not a command counts
+// as "unknown", so that clients cannot add label values without bound.
+func (s *Server) count(head, result string) {
+	if _, ok := commands[head]; !ok {
+		head = "unknown"
+	}
+	s.countsMu.Lock()
+	defer s.countsMu.Unlock()
+	if s.counts == nil {
+		s.counts = make(map[commandResult]uint64)
+	}
+	s.counts[commandResult{head, result}]++
+}
+
+// Listen creates the socket file at cfg.Path and starts listening, and
+// locks cfg.StateDir if set. The socket file has mode 0600, or 0660 and
+// the group cfg.SocketGroup. A stale socket file, one that refuses
+// connections, is replaced. Listen fails without touching the path when
+// another process accepts connections on it, naming that process, or
+// when the path exists and is not a socket.
 func Listen(cfg Config) (*Server, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("listen on command socket: empty path (set Config.Path, such as /tmp/vnetd)")
@@ -90,24 +157,49 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	if cfg.StateDir != "" && cfg.KeyDir == "" {
+		cfg.KeyDir = filepath.Join(cfg.StateDir, "keys")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
 	log = log.With(zap.String("socket", cfg.Path))
 
+	access, err := newAccessPolicy(cfg.SocketGroup)
+	if err != nil {
+		return nil, err
+	}
 	if err := removeStaleSocket(cfg.Path, log); err != nil {
 		return nil, err
 	}
-	listener, err := listenPrivate(cfg.Path)
-	if err != nil {
+	var persist *persistence
+	if cfg.StateDir != "" {
+		store, err := openStateStore(cfg.StateDir, log)
+		if err != nil {
+			return nil, err
+		}
+		persist = &persistence{store: store, keys: keyStore{dir: cfg.KeyDir}, state: newState(), log: log}
+	}
+	fail := func(err error) (*Server, error) {
+		if persist != nil {
+			persist.store.close()
+		}
 		return nil, err
+	}
+
+	listener, err := listenPrivate(cfg.Path, access)
+	if err != nil {
+		return fail(err)
 	}
 	info, err := os.Lstat(cfg.Path)
 	if err != nil {
 		listener.Close()
 		os.Remove(cfg.Path)
-		return nil, fmt.Errorf("stat command socket %s: %w", cfg.Path, err)
+		return fail(fmt.Errorf("stat command socket %s: %w", cfg.Path, err))
 	}
 
 	s := &Server{
@@ -115,10 +207,18 @@ func Listen(cfg Config) (*Server, error) {
 		log:        log,
 		listener:   listener,
 		socketInfo: info,
-		eval:       evaluator{dp: cfg.Dataplane},
+		access:     access,
+		eval:       evaluator{dp: cfg.Dataplane, persist: persist},
 		conns:      make(map[*net.UnixConn]struct{}),
 	}
-	log.Info("command socket listening", zap.Int("max_conns", cfg.MaxConns), zap.Duration("idle_timeout", cfg.IdleTimeout))
+	fields := []zap.Field{
+		zap.Int("max_conns", cfg.MaxConns), zap.Duration("idle_timeout", cfg.IdleTimeout),
+		zap.Stringer("mode", access.socketMode()), zap.String("access", access.rule()),
+	}
+	if persist != nil {
+		fields = append(fields, zap.String("state_file", persist.store.path), zap.String("key_dir", cfg.KeyDir))
+	}
+	log.Info("command socket listening", fields...)
 	return s, nil
 }
 
@@ -139,8 +239,12 @@ func removeStaleSocket(path string, log *zap.Logger) error {
 
 	conn, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
+		holder := "another process"
+		if cred, err := readPeerCred(conn.(*net.UnixConn)); err == nil && cred.pid > 0 {
+			holder = describeProcess(cred.pid)
+		}
 		conn.Close()
-		return fmt.Errorf("listen on command socket %s: another vnetd is running on that socket (stop it or choose another path)", path)
+		return fmt.Errorf("listen on command socket %s: %s is serving on it (stop that process or choose another socket path)", path, holder)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("check command socket %s: %w (remove the file if no vnetd uses it)", path, err)
@@ -152,24 +256,45 @@ func removeStaleSocket(path string, log *zap.Logger) error {
 	return nil
 }
 
-// listenPrivate binds the socket with the umask set so that the file is
-// created with mode 0600, then sets the mode again in case the umask was
-// changed concurrently.
-func listenPrivate(path string) (*net.UnixListener, error) {
+// listenPrivate binds the socket at a temporary name next to path, with
+// the umask set so that the file is created with mode 0600. It gives the
+// file the policy's group and mode, which also corrects a umask that
+// another goroutine changed during the bind, and then renames it to path.
+// So clients never find the socket at path with other permissions than
+// the final ones.
+func listenPrivate(path string, access accessPolicy) (*net.UnixListener, error) {
+	tmp := path + "~"
+	if info, err := os.Lstat(tmp); err == nil && info.Mode().Type() == fs.ModeSocket {
+		// Left by a vnetd that stopped between its bind and its rename.
+		os.Remove(tmp)
+	}
+
 	// NOTE: the umask is process-wide, so files that other goroutines
 	// create during the bind also get it.
 	old := syscall.Umask(0o177)
-	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("listen on command socket %s: %w", path, err)
+		return nil, fmt.Errorf("listen on command socket %s: %w", tmp, err)
 	}
 	// Server.Close removes the file, and only if it is still this one.
 	listener.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
+	fail := func(err error) (*net.UnixListener, error) {
 		listener.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("set mode of command socket %s: %w", path, err)
+		os.Remove(tmp)
+		return nil, err
+	}
+
+	if access.group != "" {
+		if err := os.Chown(tmp, -1, int(access.gid)); err != nil {
+			return fail(fmt.Errorf("set group of command socket %s to %s: %w", tmp, access.group, err))
+		}
+	}
+	if err := os.Chmod(tmp, access.socketMode()); err != nil {
+		return fail(fmt.Errorf("set mode of command socket %s: %w", tmp, err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(fmt.Errorf("move command socket %s to %s: %w", tmp, path, err))
 	}
 	return listener, nil
 }
@@ -248,7 +373,7 @@ func (s *Server) startConn(conn *net.UnixConn) {
 				Code:    CodeBusy,
 				Message: fmt.Sprintf("too many connections to vnetd (maximum %d); retry later", s.cfg.MaxConns),
 			}
-			s.writeReply(conn, AppendExpr(nil, reject.Expr()), id)
+			s.reject(conn, reject, id)
 		} else {
 			s.serveConn(conn, id)
 		}
@@ -263,22 +388,42 @@ func (s *Server) startConn(conn *net.UnixConn) {
 	}()
 }
 
-// serveConn reads commands from conn and replies to each until the client
-// closes its write side, sends invalid syntax, is idle for IdleTimeout or
-// the server is closed.
+// serveConn checks the client's credentials, then reads commands from
+// conn and replies to each. It returns when the client closes its write
+// side, sends invalid syntax, is idle for IdleTimeout or takes longer than
+// CommandTimeout to send one command, or when the server is closed.
 func (s *Server) serveConn(conn *net.UnixConn, id uint64) {
 	log := s.log.With(zap.Uint64("conn", id))
+	cred, err := readPeerCred(conn)
+	if err == nil {
+		err = s.access.check(cred)
+	}
+	if err != nil {
+		log.Warn("rejected command connection", zap.Int32("pid", cred.pid), zap.Uint32("uid", cred.uid), zap.Uint32("gid", cred.gid), zap.Error(err))
+		s.reject(conn, &Error{Code: CodeAccess, Message: err.Error()}, id)
+		return
+	}
+	log = log.With(zap.Int32("pid", cred.pid), zap.Uint32("uid", cred.uid))
 	log.Debug("command connection opened")
+
 	reader := NewReader()
 	buf := make([]byte, 4096)
 	var out []byte
+	// exprStart is when the first byte of the pending command arrived.
+	var exprStart time.Time
 
 	for {
-		if err := conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)); err != nil {
+		now := time.Now()
+		deadline := now.Add(s.cfg.IdleTimeout)
+		if reader.Pending() {
+			deadline = earliest(deadline, exprStart.Add(s.cfg.CommandTimeout))
+		}
+		if err := conn.SetReadDeadline(deadline); err != nil {
 			log.Debug("set read deadline failed", zap.Error(err))
 			return
 		}
 		n, readErr := conn.Read(buf)
+		readTime := time.Now()
 		var syntaxErr error
 		if n > 0 {
 			_, syntaxErr = reader.Write(buf[:n])
@@ -287,15 +432,22 @@ func (s *Server) serveConn(conn *net.UnixConn, id uint64) {
 			syntaxErr = reader.Close()
 		}
 
+		completed := 0
 		for {
 			expr, _, ok := reader.Next()
 			if !ok {
 				break
 			}
+			completed++
 			out = s.evaluate(out[:0], expr, log)
 			if !s.writeReply(conn, out, id) {
 				return
 			}
+		}
+		if !reader.Pending() {
+			exprStart = time.Time{}
+		} else if completed > 0 || exprStart.IsZero() {
+			exprStart = readTime
 		}
 
 		switch {
@@ -311,12 +463,7 @@ func (s *Server) serveConn(conn *net.UnixConn, id uint64) {
 			if s.isClosed() {
 				return
 			}
-			log.Info("command connection idle; closing", zap.Duration("idle_timeout", s.cfg.IdleTimeout))
-			reply := &Error{
-				Code:    CodeTimedOut,
-				Message: fmt.Sprintf("connection idle for %s; closing (send commands without pausing, or reconnect)", s.cfg.IdleTimeout),
-			}
-			s.writeReply(conn, AppendExpr(nil, reply.Expr()), id)
+			s.timedOut(conn, id, log, reader.Pending() && !readTime.Before(exprStart.Add(s.cfg.CommandTimeout)))
 			return
 		case readErr != nil:
 			if s.isClosed() {
@@ -332,10 +479,55 @@ func (s *Server) serveConn(conn *net.UnixConn, id uint64) {
 	}
 }
 
+// rejectDrainTime bounds how long a rejected connection is read after
+// its error reply.
+const rejectDrainTime = time.Second
+
+// reject sends the error reply to a connection that is not served, then
+// reads and discards what the client sends until it closes, for at most
+// rejectDrainTime and MaxExprSize bytes. Without that, a client that
+// writes its command after the server closed would fail with EPIPE
+// before it could read the reply.
+func (s *Server) reject(conn *net.UnixConn, reply *Error, id uint64) {
+	if !s.writeReply(conn, AppendExpr(nil, reply.Expr()), id) {
+		return
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(rejectDrainTime)); err != nil {
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(conn, MaxExprSize))
+}
+
+// timedOut sends the ETIMEDOUT reply for an idle connection, or for one
+// whose command took longer than CommandTimeout when incomplete is set.
+func (s *Server) timedOut(conn *net.UnixConn, id uint64, log *zap.Logger, incomplete bool) {
+	reply := &Error{Code: CodeTimedOut}
+	if incomplete {
+		log.Info("command incomplete too long; closing connection", zap.Duration("command_timeout", s.cfg.CommandTimeout))
+		reply.Message = fmt.Sprintf("command not complete %s after its first byte; closing (send each command whole)", s.cfg.CommandTimeout)
+	} else {
+		log.Info("command connection idle; closing", zap.Duration("idle_timeout", s.cfg.IdleTimeout))
+		reply.Message = fmt.Sprintf("connection idle for %s; closing (send commands without pausing, or reconnect)", s.cfg.IdleTimeout)
+	}
+	s.writeReply(conn, AppendExpr(nil, reply.Expr()), id)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // evaluate runs one command, logs it and appends its output and status
 // expression to out.
 func (s *Server) evaluate(out []byte, expr Expr, log *zap.Logger) []byte {
 	out, head, cmdErr := s.eval.eval(expr, out)
+	if cmdErr == nil {
+		s.count(head, "ok")
+	} else {
+		s.count(head, cmdErr.Code)
+	}
 	if cmdErr == nil {
 		if cmd, ok := commands[head]; ok && cmd.list {
 			log.Debug("command done", zap.String("command", head), zap.String("result", "ok"))
@@ -407,6 +599,11 @@ func (s *Server) Close() error {
 		if info, statErr := os.Lstat(s.cfg.Path); statErr == nil && os.SameFile(info, s.socketInfo) {
 			if rmErr := os.Remove(s.cfg.Path); rmErr != nil {
 				err = errors.Join(err, fmt.Errorf("remove command socket %s: %w", s.cfg.Path, rmErr))
+			}
+		}
+		if p := s.eval.persist; p != nil {
+			if lerr := p.store.close(); lerr != nil {
+				err = errors.Join(err, fmt.Errorf("unlock state directory %s: %w", s.cfg.StateDir, lerr))
 			}
 		}
 		if err != nil {

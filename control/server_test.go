@@ -213,7 +213,7 @@ func TestServerUnfinishedExpressionAtEOF(t *testing.T) {
 	_, path := startServer(t, Config{})
 	got := exchange(t, path, "(vnet.list) (vnet.add (id 1500)")
 	want := physicalLine + "(ok)\n" +
-		`(error (code EINVAL) (message "syntax error at line 1, column 31: unexpected end of input inside a list (1 unclosed)"))` + "\n"
+		`(error (code EINVAL) (message "syntax error at line 1, column 31: unexpected end of input inside the list that starts at line 1, column 13 (1 unclosed)"))` + "\n"
 	if got != want {
 		t.Errorf("reply = %q, want %q", got, want)
 	}
@@ -441,8 +441,9 @@ func TestListenRejectsLiveSocket(t *testing.T) {
 	if err == nil {
 		t.Fatal("second Listen on a live socket succeeded, want an error")
 	}
-	if !strings.Contains(err.Error(), "another vnetd is running") {
-		t.Errorf("error = %q, want it to say another vnetd is running", err)
+	holder := fmt.Sprintf("process %d (control.test) is serving on it", os.Getpid())
+	if !strings.Contains(err.Error(), holder) {
+		t.Errorf("error = %q, want it to contain %q", err, holder)
 	}
 	if got := exchange(t, path, "(varp.flush)"); got != "(ok)\n" {
 		t.Errorf("first server's reply after the failed Listen = %q, want (ok)", got)
@@ -555,5 +556,135 @@ func TestServerLogsCommands(t *testing.T) {
 	}
 	if n := logs.FilterMessage("command socket listening").Len(); n != 1 {
 		t.Errorf("%d start messages logged, want 1", n)
+	}
+}
+
+// TestServerCommandTimeout sends the start of a command and then one
+// space at a time, often enough to never be idle: the server closes the
+// connection once the command is incomplete for CommandTimeout.
+func TestServerCommandTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	_, path := startServer(t, Config{CommandTimeout: timeout, IdleTimeout: 5 * time.Second})
+	conn := dial(t, path)
+	start := time.Now()
+	if _, err := conn.Write([]byte("(vnet.list")); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if _, err := conn.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	got := readReply(t, NewDecoder(conn))
+	elapsed := time.Since(start)
+	close(stop)
+	<-trickled
+
+	want := `(error (code ETIMEDOUT) (message "command not complete 300ms after its first byte; closing (send each command whole)"))` + "\n"
+	if got != want {
+		t.Errorf("reply = %q, want %q", got, want)
+	}
+	if elapsed < timeout || elapsed > 3*time.Second {
+		t.Errorf("connection closed after %v, want between the command timeout %v and 3 s", elapsed, timeout)
+	}
+}
+
+// TestServerCommandTimeoutPerCommand checks that the timeout counts from
+// the first byte of each command, so that a client may keep a connection
+// as long as each of its commands arrives in time.
+func TestServerCommandTimeoutPerCommand(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	_, path := startServer(t, Config{CommandTimeout: timeout})
+	conn := dial(t, path)
+	d := NewDecoder(conn)
+	start := time.Now()
+	for i := 0; i < 4; i++ {
+		// The end of one command and the start of the next arrive in one
+		// write, 200 ms after the command started.
+		first := "(varp."
+		if i > 0 {
+			first = "flush) (varp."
+		}
+		if _, err := conn.Write([]byte(first)); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			if got := readReply(t, d); got != "(ok)\n" {
+				t.Fatalf("reply %d = %q, want (ok)", i, got)
+			}
+		}
+		time.Sleep(timeout * 2 / 3)
+	}
+	if _, err := conn.Write([]byte("flush)")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readReply(t, d); got != "(ok)\n" {
+		t.Fatalf("last reply = %q, want (ok)", got)
+	}
+	if elapsed := time.Since(start); elapsed < 2*timeout {
+		t.Errorf("test took %v, want longer than two command timeouts", elapsed)
+	}
+}
+
+// TestServerSlowReaderDoesNotBlockOthers keeps one client's reply
+// blocked in a write, and checks that other clients, configuration
+// commands included, are served meanwhile.
+func TestServerSlowReaderDoesNotBlockOthers(t *testing.T) {
+	dp := controltest.New()
+	vnets := make([]overlay.VnetInfo, 20000)
+	for i := range vnets {
+		vnets[i] = overlay.VnetInfo{ID: mustVnetID(t, fmt.Sprintf("%x", i+2)), Device: fmt.Sprintf("vn%d", i), Header: 64}
+	}
+	dp.SetVnets(vnets)
+	const writeTimeout = 4 * time.Second
+	srv, path := startServer(t, Config{Dataplane: dp, WriteTimeout: writeTimeout})
+
+	slow := dial(t, path)
+	// Each reply is about 1.8 MB, more than the socket buffers take.
+	if _, err := slow.Write([]byte("(vnet.list) (vnet.list)")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+
+	start := time.Now()
+	got := exchange(t, path, "(vnet.add (id ffff:0:0:0:0:0:0:1)) (peer.add (addr 198.18.1.3)) (peer.list) (vnet.del (id ffff:0:0:0:0:0:0:1))")
+	elapsed := time.Since(start)
+	want := "(ok)\n(ok)\n(vnet_peer\n  (addr 198.18.1.3)\n  (port 1798)\n  (tx_packets 0)\n  (rx_packets 0)\n)\n(ok)\n(ok)\n"
+	if got != want {
+		t.Errorf("reply to another client = %q, want %q", got, want)
+	}
+	if elapsed > writeTimeout/2 {
+		t.Errorf("another client waited %v, want it served while the slow client blocks (write timeout %v)", elapsed, writeTimeout)
+	}
+	srv.mu.Lock()
+	active := srv.active
+	srv.mu.Unlock()
+	if active < 1 {
+		t.Errorf("server serves %d connections, want the slow client still blocked", active)
+	}
+}
+
+// TestListenReplacesLeftoverTemporarySocket checks that a socket left at
+// the temporary name, by a server that stopped between bind and rename,
+// does not keep the next one from starting.
+func TestListenReplacesLeftoverTemporarySocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vnetd")
+	staleSocket(t, path+"~")
+	_, path = startServer(t, Config{Path: path})
+	if got := exchange(t, path, "(varp.flush)"); got != "(ok)\n" {
+		t.Errorf("reply = %q, want (ok)", got)
+	}
+	if _, err := os.Lstat(path + "~"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary socket after Listen: %v, want it gone", err)
 	}
 }

@@ -17,7 +17,8 @@ const (
 	CodeNoCommand   = "ENOSYS"     // unknown command
 	CodeIO          = "EIO"        // any other dataplane failure
 	CodeBusy        = "EBUSY"      // too many connections
-	CodeTimedOut    = "ETIMEDOUT"  // the connection was idle too long
+	CodeTimedOut    = "ETIMEDOUT"  // the connection was idle, or a command incomplete, too long
+	CodeAccess      = "EACCES"     // the client may not use the socket
 )
 
 // Error is a failed command as the (error ...) status expression carries

@@ -193,3 +193,22 @@ func ParseAll(text string) ([]Expr, error) {
 		exprs = append(exprs, e)
 	}
 }
+
+// ParseStatements reads every top-level expression of a complete text,
+// such as a file, with its position. On a syntax error it returns the
+// expressions completed before the error together with the *SyntaxError.
+func ParseStatements(text []byte) ([]Statement, error) {
+	r := NewReader()
+	_, err := r.Write(text)
+	if err == nil {
+		err = r.Close()
+	}
+	var stmts []Statement
+	for {
+		s, ok := r.NextStatement()
+		if !ok {
+			return stmts, err
+		}
+		stmts = append(stmts, s)
+	}
+}

@@ -48,8 +48,9 @@ const (
 )
 
 type parsedExpr struct {
-	expr   Expr
-	source []byte
+	expr         Expr
+	source       []byte
+	line, column int
 }
 
 // Reader parses S-expressions incrementally: bytes go in through Write as
@@ -76,7 +77,10 @@ type Reader struct {
 
 	inExpr bool
 	source []byte
-	ready  []parsedExpr
+	// exprLine and exprColumn are where the open top-level expression
+	// starts.
+	exprLine, exprColumn int
+	ready                []parsedExpr
 
 	line, column int
 	err          error
@@ -125,7 +129,7 @@ func (r *Reader) Close() error {
 		return r.err
 	}
 	if len(r.stack) > 0 {
-		r.err = r.syntaxError("unexpected end of input inside a list (%d unclosed)", len(r.stack))
+		r.err = r.syntaxError("unexpected end of input inside the list that starts at line %d, column %d (%d unclosed)", r.exprLine, r.exprColumn, len(r.stack))
 		return r.err
 	}
 	return nil
@@ -135,13 +139,34 @@ func (r *Reader) Close() error {
 // its source text, which runs from the first byte of the expression to its
 // last.
 func (r *Reader) Next() (Expr, []byte, bool) {
+	s, ok := r.NextStatement()
+	return s.Expr, s.Source, ok
+}
+
+// Statement is a complete top-level expression with its source text and
+// the line and column, counted from 1, of its first byte.
+type Statement struct {
+	Expr         Expr
+	Source       []byte
+	Line, Column int
+}
+
+// NextStatement removes and returns the oldest complete top-level
+// expression with its position.
+func (r *Reader) NextStatement() (Statement, bool) {
 	if len(r.ready) == 0 {
-		return Expr{}, nil, false
+		return Statement{}, false
 	}
 	p := r.ready[0]
 	r.ready[0] = parsedExpr{}
 	r.ready = r.ready[1:]
-	return p.expr, p.source, true
+	return Statement{Expr: p.expr, Source: p.source, Line: p.line, Column: p.column}, true
+}
+
+// Pending reports whether the reader holds the start of an expression
+// that is not complete yet.
+func (r *Reader) Pending() bool {
+	return r.inExpr
 }
 
 func (r *Reader) step(c byte) error {
@@ -325,6 +350,7 @@ func (r *Reader) begin(c byte) error {
 	if !r.inExpr {
 		r.inExpr = true
 		r.source = nil
+		r.exprLine, r.exprColumn = r.line, r.column
 	}
 	return r.count(c)
 }
@@ -349,7 +375,7 @@ func (r *Reader) emit(e Expr) {
 		r.stack[n-1] = append(r.stack[n-1], e)
 		return
 	}
-	r.ready = append(r.ready, parsedExpr{expr: e, source: r.source})
+	r.ready = append(r.ready, parsedExpr{expr: e, source: r.source, line: r.exprLine, column: r.exprColumn})
 	r.inExpr = false
 	r.source = nil
 }

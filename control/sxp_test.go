@@ -114,7 +114,8 @@ func TestReaderErrors(t *testing.T) {
 		{"unknown escape", `"a\qb"`, `invalid escape \'q'`, 1, 4},
 		{"hex escape without digits", `"\xg"`, `invalid escape \x'g'`, 1, 4},
 		{"octal escape above 0377", `"\400"`, "exceeds 0377", 1, 5},
-		{"unclosed list", "(a (b)", "inside a list (1 unclosed)", 1, 6},
+		{"unclosed list", "(a (b)", "inside the list that starts at line 1, column 1 (1 unclosed)", 1, 6},
+		{"unclosed list on a later line", "(a)\n  (b\n (c", "inside the list that starts at line 2, column 3 (2 unclosed)", 3, 3},
 		{"unclosed string", `(a "b`, "inside a string", 1, 5},
 		{"unclosed escape", `"a\`, "inside a string", 1, 3},
 		{"error on second line", "(a)\n (b))", "unexpected ')'", 2, 5},
@@ -500,4 +501,63 @@ func FuzzWriterRoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseStatements(t *testing.T) {
+	input := "# header\n(vnet.add (id 1500))\n\n   (peer.add\n (addr 198.18.0.1)) atom \"s\"\n(broken"
+	got, err := ParseStatements([]byte(input))
+	var se *SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatalf("ParseStatements error = %v, want a *SyntaxError", err)
+	}
+	want := []struct {
+		source       string
+		line, column int
+	}{
+		{"(vnet.add (id 1500))", 2, 1},
+		{"(peer.add\n (addr 198.18.0.1))", 4, 4},
+		{"atom", 5, 21},
+		{`"s"`, 5, 26},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ParseStatements returned %d statements, want %d: %v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if string(got[i].Source) != w.source {
+			t.Errorf("statement %d source = %q, want %q", i, got[i].Source, w.source)
+		}
+		if got[i].Line != w.line || got[i].Column != w.column {
+			t.Errorf("statement %d at %d:%d, want %d:%d", i, got[i].Line, got[i].Column, w.line, w.column)
+		}
+	}
+	if !strings.Contains(se.Msg, "starts at line 6, column 1") {
+		t.Errorf("syntax error %q, want it to name line 6, column 1", se.Msg)
+	}
+}
+
+func TestReaderPending(t *testing.T) {
+	tests := []struct {
+		input   string
+		pending bool
+	}{
+		{"", false},
+		{"  # comment (", false},
+		{"(a)", false},
+		{"(a) ", false},
+		{"(a", true},
+		{"(a) (", true},
+		{"atom", true}, // an atom ends at the next delimiter
+		{"atom ", false},
+		{`"str`, true},
+		{`"str"`, false},
+	}
+	for _, tt := range tests {
+		r := NewReader()
+		if _, err := r.Write([]byte(tt.input)); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Pending(); got != tt.pending {
+			t.Errorf("Pending() after %q = %v, want %v", tt.input, got, tt.pending)
+		}
+	}
 }

@@ -57,6 +57,15 @@ func (cl *client) close() { cl.conn.Close() }
 func (cl *client) do(cmd control.Expr) (reply, error) {
 	text := append(control.AppendExpr(nil, cmd), '\n')
 	if _, err := cl.conn.Write(text); err != nil {
+		// vnetd may have rejected the connection, as when it has too many
+		// or the user may not use the socket, and closed it after an error
+		// reply: show that reply rather than the write error.
+		if _, replyErr := cl.readReply(); replyErr != nil {
+			var rejected *control.Error
+			if errors.As(replyErr, &rejected) {
+				return reply{}, rejected
+			}
+		}
 		return reply{}, &unreachableError{path: cl.path, err: err}
 	}
 	return cl.readReply()

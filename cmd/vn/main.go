@@ -52,6 +52,9 @@ type cli struct {
 	stdout, stderr io.Writer
 	socket         string
 	json           bool
+	// onFlags, if set, receives each subcommand's flag set before it is
+	// parsed, so that the completion scripts can list the options.
+	onFlags func(*flag.FlagSet)
 }
 
 // subcommand is one entry of the command table.
@@ -69,7 +72,7 @@ var subcommands []subcommand
 
 func init() {
 	subcommands = []subcommand{
-		{"help", "[-l]", "List the commands; -l adds their options and arguments.", false, (*cli).help},
+		{"help", "[-l] [COMMAND]", "List the commands; -l adds what each does. With a COMMAND, show its usage and options.", false, (*cli).help},
 		{"vnets", "[-a] [-l] [--json] [VNET...]", "List vnets sorted by id, or only the given ones (by id or device name). -l adds each device's state, MTU, MAC and bridge; -a adds the vifs and VARP entries of the listed vnets.", true, (*cli).vnets},
 		{"vnifs", "[--json] [VNET...]", "Show the device of each vnet: state, MTU, MAC, bridge and bridge ports.", true, (*cli).vnifs},
 		{"vifs", "[--json]", "List the vif table: local MACs that VARP answers for.", true, (*cli).vifs},
@@ -84,7 +87,8 @@ func init() {
 		{"varp-flush", "", "Remove every VARP cache entry that is not probing.", false, (*cli).varpFlush},
 		{"bridges", "[-l] [--json]", "List the bridges and their ports; -l adds state, MTU and MAC.", true, (*cli).bridges},
 		{"stats", "[--json]", "List the dataplane counters.", true, (*cli).stats},
-		{"raw", "SXP...", "Send the arguments, joined by spaces, as S-expression commands and print the reply.", false, (*cli).raw},
+		{"raw", "SXP...", "Send the arguments, joined by spaces, as S-expression commands and print the reply, status expressions included.", false, (*cli).raw},
+		{"completion", "bash|zsh", "Print a completion script for the shell. Load it with: source <(vn completion bash).", false, (*cli).completion},
 	}
 }
 
@@ -162,6 +166,9 @@ func (c *cli) flags(name string) *flag.FlagSet {
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
+	if c.onFlags != nil {
+		c.onFlags(fs)
+	}
 	return fs
 }
 
@@ -207,9 +214,20 @@ func (c *cli) help(args []string) error {
 	var long bool
 	fs.BoolVar(&long, "l", false, "also describe each command")
 	fs.BoolVar(&long, "long", false, "same as -l")
-	if err := parse(fs, args, 0, 0); err != nil {
+	if err := parse(fs, args, 0, 1); err != nil {
 		return err
 	}
-	c.printUsage(c.stdout, long)
-	return nil
+	if fs.NArg() == 0 {
+		c.printUsage(c.stdout, long)
+		return nil
+	}
+	sub, ok := findSubcommand(fs.Arg(0))
+	if !ok {
+		return usagef("unknown command %q (run vn help for the list)", fs.Arg(0))
+	}
+	err := sub.run(c, []string{"--help"})
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
 }

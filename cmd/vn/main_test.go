@@ -95,6 +95,10 @@ func TestHelpAndUsage(t *testing.T) {
 		{args: []string{"help", "-l"}, code: exitOK, stdout: "Remove every VARP cache entry that is not probing."},
 		{args: []string{"help", "--long"}, code: exitOK, stdout: "List the dataplane counters."},
 		{args: []string{"--help"}, code: exitOK, stdout: "Usage: vn [--socket PATH] COMMAND"},
+		{args: []string{"help", "peer_add"}, code: exitOK, stdout: "Usage: vn peer-add [-p PORT] ADDR\n"},
+		{args: []string{"help", "nosuch"}, code: exitUsage, stderr: `vn: unknown command "nosuch" (run vn help for the list)`},
+		{args: []string{"help", "vnets", "vifs"}, code: exitUsage, stderr: "too many arguments"},
+		{args: []string{"completion"}, code: exitUsage, stderr: "missing argument"},
 		{args: nil, code: exitUsage, stderr: "Usage: vn [--socket PATH] COMMAND"},
 		{args: []string{"frobnicate"}, code: exitUsage, stderr: `vn: unknown command "frobnicate" (run vn help for the list)`},
 		{args: []string{"--nope"}, code: exitUsage, stderr: "flag provided but not defined: -nope"},
@@ -442,7 +446,7 @@ func TestPeerCommands(t *testing.T) {
 	}{
 		{[]string{"peer-add", "10.1"}, `vn: peer.add: invalid IPv4 address "10.1"`},
 		{[]string{"peer-add", "-p", "0", "198.18.1.9"}, `invalid port "0"`},
-		{[]string{"peer-add", "198.18.1.3"}, "vn: peer 198.18.1.3 already exists"},
+		{[]string{"peer-add", "224.10.0.1"}, "vn: peer.add: address 224.10.0.1 is not a unicast address"},
 		{[]string{"peer-delete", "198.18.1.4"}, "vn: peer 198.18.1.4 not found"},
 	}
 	for _, tt := range failures {

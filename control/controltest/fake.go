@@ -27,6 +27,9 @@ type Dataplane struct {
 	calls []string
 	// failNext is returned by the next configuration call, if not nil.
 	failNext error
+	// failAfter is returned by the next configuration call after it made
+	// its change, if not nil.
+	failAfter error
 
 	// CallDelay makes every configuration call sleep, so that tests can
 	// catch overlapping calls.
@@ -62,6 +65,14 @@ func (d *Dataplane) FailNext(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.failNext = err
+}
+
+// FailNextAfterChange makes the next configuration call make its change
+// and then return err, as a dataplane does when a change fails half-way.
+func (d *Dataplane) FailNextAfterChange(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failAfter = err
 }
 
 // Calls returns the configuration calls made so far, one string each, such
@@ -126,6 +137,14 @@ func (d *Dataplane) end() {
 	d.inCall.Add(-1)
 }
 
+// changed returns the error that FailNextAfterChange injected, if any,
+// for a call that made its change.
+func (d *Dataplane) changed() error {
+	err := d.failAfter
+	d.failAfter = nil
+	return err
+}
+
 func (d *Dataplane) AddVnet(cfg overlay.VnetConfig) error {
 	if cfg.Device == "" {
 		cfg.Device = cfg.ID.DefaultDevice()
@@ -150,7 +169,7 @@ func (d *Dataplane) AddVnet(cfg overlay.VnetConfig) error {
 		}
 	}
 	d.vnets = append(d.vnets, info)
-	return nil
+	return d.changed()
 }
 
 func (d *Dataplane) DeleteVnet(id wire.VnetID) error {
@@ -173,7 +192,7 @@ func (d *Dataplane) DeleteVnet(id wire.VnetID) error {
 	}
 	d.vnets = slices.Delete(d.vnets, i, i+1)
 	d.vifs = slices.DeleteFunc(d.vifs, func(v overlay.VifInfo) bool { return v.Vnet == id })
-	return nil
+	return d.changed()
 }
 
 func (d *Dataplane) hasVnet(id wire.VnetID) bool {
@@ -193,11 +212,11 @@ func (d *Dataplane) AddVif(vnet wire.VnetID, mac wire.MAC) error {
 		if v.Vnet == vnet && v.MAC == mac {
 			d.vifs[i].Static = true
 			d.vifs[i].Age = 0
-			return nil
+			return d.changed()
 		}
 	}
 	d.vifs = append(d.vifs, overlay.VifInfo{Vnet: vnet, MAC: mac, Static: true})
-	return nil
+	return d.changed()
 }
 
 func (d *Dataplane) DeleteVif(vnet wire.VnetID, mac wire.MAC) error {
@@ -214,7 +233,7 @@ func (d *Dataplane) DeleteVif(vnet wire.VnetID, mac wire.MAC) error {
 		return fmt.Errorf("vif %s in vnet %s %w", mac, vnet, overlay.ErrNotFound)
 	}
 	d.vifs = slices.Delete(d.vifs, i, i+1)
-	return nil
+	return d.changed()
 }
 
 func (d *Dataplane) AddPeer(addr netip.Addr, port uint16) error {
@@ -223,11 +242,15 @@ func (d *Dataplane) AddPeer(addr netip.Addr, port uint16) error {
 	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(d.peers, func(p overlay.PeerInfo) bool { return p.Addr == addr }) {
-		return fmt.Errorf("peer %s %w", addr, overlay.ErrExists)
+	// As in the daemon, adding an existing peer changes its port.
+	for i := range d.peers {
+		if d.peers[i].Addr == addr {
+			d.peers[i].Port = port
+			return d.changed()
+		}
 	}
 	d.peers = append(d.peers, overlay.PeerInfo{Addr: addr, Port: port})
-	return nil
+	return d.changed()
 }
 
 func (d *Dataplane) DeletePeer(addr netip.Addr) error {
@@ -241,7 +264,7 @@ func (d *Dataplane) DeletePeer(addr netip.Addr) error {
 		return fmt.Errorf("peer %s %w", addr, overlay.ErrNotFound)
 	}
 	d.peers = slices.Delete(d.peers, i, i+1)
-	return nil
+	return d.changed()
 }
 
 func (d *Dataplane) SetGroup(addr netip.Addr) error {
@@ -251,7 +274,7 @@ func (d *Dataplane) SetGroup(addr netip.Addr) error {
 		return err
 	}
 	d.varp.Group = addr
-	return nil
+	return d.changed()
 }
 
 func (d *Dataplane) FlushVarp() {
