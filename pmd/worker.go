@@ -41,6 +41,15 @@ type WorkerConfig struct {
 	// SleepTimeout bounds one sleep, so that Tick still runs while idle;
 	// 0 selects 100 ms.
 	SleepTimeout time.Duration
+	// Nice is the scheduling priority of the worker's thread, from -20
+	// (highest) to 19; 0 leaves it as inherited. A worker that waits on
+	// a busy CPU's run queue does not refill its fill rings, and the
+	// kernel drops what arrives meanwhile; a negative value lets the
+	// scheduler run it before ordinary tasks when it wakes.
+	Nice int
+	// Logf, when set, reports conditions the worker caught and did not
+	// return, such as a priority it could not set.
+	Logf func(format string, args ...any)
 }
 
 // DefaultSpinPolls keeps a worker spinning for roughly 100 µs to 1 ms of
@@ -64,6 +73,17 @@ type WorkerStats struct {
 	// spent on the control events of one loop.
 	MaxLoopNanos, MaxEventNanos counter
 }
+
+// A worker that moved frames within busyWindow sleeps at most
+// busySleepTimeout. poll(2) wakes it when a socket's RX ring gets
+// frames; a port whose fill ring ran empty gets none, since the kernel
+// drops what it cannot place, so a long sleep would let the port drop
+// traffic for the whole timeout. Waking every few milliseconds while
+// traffic flows costs little and bounds that loss.
+const (
+	busyWindow       = time.Second
+	busySleepTimeout = 10 * time.Millisecond
+)
 
 // linkDownKickPeriod is how many loops pass between two kicks of a port
 // whose link is down: each such kick is a system call that fails.
@@ -232,11 +252,18 @@ func (w *Worker) Run() error {
 			return fmt.Errorf("pin worker %d to CPU %d: %w", w.cfg.ID, w.cfg.CPU, err)
 		}
 	}
+	if w.cfg.Nice != 0 {
+		// PRIO_PROCESS with a thread ID sets that thread's nice value.
+		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), w.cfg.Nice); err != nil && w.cfg.Logf != nil {
+			w.cfg.Logf("set nice %d on worker %d failed, it keeps the default priority: %v (needs CAP_SYS_NICE)", w.cfg.Nice, w.cfg.ID, err)
+		}
+	}
 
 	idle := 0
 	now := time.Now()
 	lastTick := now
 	lastStats := now
+	lastMoved := now
 	for w.state.Load() == workerRunning {
 		start := now
 		if w.drainEvents() {
@@ -252,6 +279,7 @@ func (w *Worker) Run() error {
 		}
 		if moved {
 			idle = 0
+			lastMoved = now
 			w.Stats.BusyNanos.add(uint64(now.Sub(start)))
 		} else {
 			idle++
@@ -271,7 +299,7 @@ func (w *Worker) Run() error {
 		}
 		if w.cfg.SpinPolls > 0 && idle >= w.cfg.SpinPolls {
 			idle = 0
-			if !w.sleep() {
+			if !w.sleep(now.Sub(lastMoved) < busyWindow) {
 				// A sleep that timed out with nothing to do is followed
 				// by a short spin only.
 				idle = max(0, w.cfg.SpinPolls-quietSpinPolls)
@@ -349,7 +377,7 @@ func (w *Worker) kickAll(force bool) {
 // sleep blocks in poll(2) until a socket has frames, an event arrives or
 // the sleep timeout passes, and reports whether it woke before the
 // timeout.
-func (w *Worker) sleep() bool {
+func (w *Worker) sleep(busyRecently bool) bool {
 	w.pollFds = w.pollFds[:0]
 	w.pollFds = append(w.pollFds, unix.PollFd{Fd: int32(w.eventFd), Events: unix.POLLIN})
 	for _, p := range w.ports {
@@ -358,7 +386,11 @@ func (w *Worker) sleep() bool {
 		}
 	}
 	w.Stats.Sleeps.inc()
-	n, err := unix.Poll(w.pollFds, int(w.cfg.SleepTimeout/time.Millisecond))
+	timeout := w.cfg.SleepTimeout
+	if busyRecently && timeout > busySleepTimeout {
+		timeout = busySleepTimeout
+	}
+	n, err := unix.Poll(w.pollFds, int(timeout/time.Millisecond))
 	if err != nil {
 		// EINTR: a signal arrived; anything else: poll again soon.
 		return true
