@@ -58,6 +58,9 @@ type Config struct {
 	EntryTTL time.Duration
 	// SpinPolls is passed to each worker (see pmd.WorkerConfig).
 	SpinPolls int
+	// WorkerNice is the nice value of the worker threads (see
+	// pmd.WorkerConfig.Nice); 0 leaves it as inherited.
+	WorkerNice int
 	Logger    *zap.Logger
 }
 
@@ -192,6 +195,9 @@ func (c *Config) fill() error {
 	if c.GroupTTL == 0 {
 		c.GroupTTL = DefaultGroupTTL
 	}
+	if c.WorkerNice < -20 || c.WorkerNice > 19 {
+		return fmt.Errorf("invalid worker nice value %d (use -20 to 19)", c.WorkerNice)
+	}
 	if c.GroupTTL < 1 || c.GroupTTL > 255 {
 		return fmt.Errorf("invalid group TTL %d (use 1 to 255)", c.GroupTTL)
 	}
@@ -286,7 +292,14 @@ func (e *Engine) setup() error {
 			return err
 		}
 		pipe := newPipeline(e, i, u)
-		w, err := pmd.NewWorker(pmd.WorkerConfig{ID: i, CPU: e.conf.CPUs[i], SpinPolls: e.conf.SpinPolls, SleepTimeout: idleTick}, u, pipe)
+		w, err := pmd.NewWorker(pmd.WorkerConfig{
+			ID:           i,
+			CPU:          e.conf.CPUs[i],
+			SpinPolls:    e.conf.SpinPolls,
+			SleepTimeout: idleTick,
+			Nice:         e.conf.WorkerNice,
+			Logf:         e.log.Sugar().Warnf,
+		}, u, pipe)
 		if err != nil {
 			u.Close()
 			return err

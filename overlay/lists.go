@@ -107,23 +107,7 @@ func (e *Engine) Stats() []CounterSet {
 
 	var dp workerStats
 	for _, ew := range e.workers {
-		s := ew.pipe.stats
-		for i := range dp.drops {
-			dp.drops[i].add(s.drops[i].load())
-		}
-		for i := range dp.malformed {
-			dp.malformed[i].add(s.malformed[i].load())
-		}
-		for _, c := range []struct{ sum, v *counter }{
-			{&dp.varpRequestsIn, &s.varpRequestsIn}, {&dp.varpAnnouncesIn, &s.varpAnnouncesIn},
-			{&dp.varpRequestsOut, &s.varpRequestsOut}, {&dp.varpAnnouncesOut, &s.varpAnnouncesOut},
-			{&dp.varpRepliesOut, &s.varpRepliesOut}, {&dp.forwardedIn, &s.forwardedIn},
-			{&dp.forwardedOut, &s.forwardedOut}, {&dp.resent, &s.resent},
-			{&dp.reassembled, &s.reassembled}, {&dp.reassemblyFailed, &s.reassemblyFailed},
-			{&dp.fragmentsOut, &s.fragmentsOut}, {&dp.resolveRequests, &s.resolveRequests},
-		} {
-			c.sum.add(c.v.load())
-		}
+		dp.addFrom(ew.pipe.stats)
 	}
 	set := CounterSet{Scope: "dataplane"}
 	var total uint64
@@ -186,22 +170,7 @@ func (e *Engine) Stats() []CounterSet {
 		vn := e.vnets[id].vn
 		var sum vnetStats
 		for i := range vn.stats {
-			s := &vn.stats[i]
-			sum.txFrames.add(s.txFrames.load())
-			sum.txBytes.add(s.txBytes.load())
-			sum.rxFrames.add(s.rxFrames.load())
-			sum.rxBytes.add(s.rxBytes.load())
-			sum.flooded.add(s.flooded.load())
-			sum.unicast.add(s.unicast.load())
-			sum.unresolved.add(s.unresolved.load())
-			sum.learned.add(s.learned.load())
-			sum.announced.add(s.announced.load())
-			sum.moved.add(s.moved.load())
-			sum.tooBig.add(s.tooBig.load())
-			sum.fragmented.add(s.fragmented.load())
-			for r := range s.drops {
-				sum.drops[r].add(s.drops[r].load())
-			}
+			sum.addFrom(&vn.stats[i])
 		}
 		vset := CounterSet{Scope: "vnet " + id.String()}
 		vset.add("tx_frames", sum.txFrames.load())

@@ -70,7 +70,9 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 	e.workers = []*engineWorker{{w: w, pipe: pipe}}
 	tb := &testBed{t: t, e: e, w: w, pipe: pipe, devices: map[wire.VnetID]*pmd.FakeKernel{}, vnets: map[wire.VnetID]*vnet{}, clock: e.start}
 
-	s, k, err := pmd.NewFakeSocket(u, smallRings())
+	// Fake sockets all carry the interface name "fake"; distinct queue
+	// numbers keep their metrics apart.
+	s, k, err := pmd.NewFakeSocketConfig(u, pmd.SocketConfig{Rings: smallRings(), Queue: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 	e.underlay = []*underlayState{{port: up}}
 	e.vnets = map[wire.VnetID]*vnetState{}
 	for i, id := range ids {
-		s, k, err := pmd.NewFakeSocket(u, smallRings())
+		s, k, err := pmd.NewFakeSocketConfig(u, pmd.SocketConfig{Rings: smallRings(), Queue: i + 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,3 +102,40 @@ type vnetStats struct {
 	tooBig, fragmented counter
 	drops              [dropReasons]counter
 }
+
+// addFrom adds the counters of o to s. Summing one worker's counters
+// into a local total is how readers combine the workers.
+func (s *workerStats) addFrom(o *workerStats) {
+	for i := range s.drops {
+		s.drops[i].add(o.drops[i].load())
+	}
+	for i := range s.malformed {
+		s.malformed[i].add(o.malformed[i].load())
+	}
+	for _, c := range []struct{ sum, v *counter }{
+		{&s.varpRequestsIn, &o.varpRequestsIn}, {&s.varpAnnouncesIn, &o.varpAnnouncesIn},
+		{&s.varpRequestsOut, &o.varpRequestsOut}, {&s.varpAnnouncesOut, &o.varpAnnouncesOut},
+		{&s.varpRepliesOut, &o.varpRepliesOut}, {&s.forwardedIn, &o.forwardedIn},
+		{&s.forwardedOut, &o.forwardedOut}, {&s.resent, &o.resent},
+		{&s.reassembled, &o.reassembled}, {&s.reassemblyFailed, &o.reassemblyFailed},
+		{&s.fragmentsOut, &o.fragmentsOut}, {&s.resolveRequests, &o.resolveRequests},
+	} {
+		c.sum.add(c.v.load())
+	}
+}
+
+// addFrom adds the counters of o to s.
+func (s *vnetStats) addFrom(o *vnetStats) {
+	for _, c := range []struct{ sum, v *counter }{
+		{&s.txFrames, &o.txFrames}, {&s.txBytes, &o.txBytes},
+		{&s.rxFrames, &o.rxFrames}, {&s.rxBytes, &o.rxBytes},
+		{&s.flooded, &o.flooded}, {&s.unicast, &o.unicast}, {&s.unresolved, &o.unresolved},
+		{&s.learned, &o.learned}, {&s.announced, &o.announced}, {&s.moved, &o.moved},
+		{&s.tooBig, &o.tooBig}, {&s.fragmented, &o.fragmented},
+	} {
+		c.sum.add(c.v.load())
+	}
+	for r := range s.drops {
+		s.drops[r].add(o.drops[r].load())
+	}
+}
