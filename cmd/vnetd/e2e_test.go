@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -10,14 +9,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vnet-xdp/vnet/internal/nstest"
 )
+
+// hostCount numbers the hosts started, to spread them over the CPUs.
+var hostCount atomic.Int32
 
 // binDir holds vnetd and vn, built once for all tests.
 var (
@@ -66,8 +71,15 @@ type host struct {
 	ns     *nstest.Netns
 	addr   string
 	socket string
+	// stateDir is vnetd's --state-dir; start creates one when it is
+	// empty, so that the hosts of a test never share one.
+	stateDir string
+	// cpu is the CPU vnetd's worker is pinned to, kept across restarts.
+	cpu *int
+	// args are more options for vnetd.
+	args   []string
 	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	log    *lockedBuffer
 	exited chan error
 }
 
@@ -98,8 +110,19 @@ func underlay(t *testing.T, n int) []*host {
 
 func (h *host) start(bin string) {
 	t := h.t
-	h.log = &bytes.Buffer{}
-	h.cmd = h.ns.Command(filepath.Join(bin, "vnetd"), "--iface", "u0", "--socket", h.socket, "--log-level", "debug")
+	h.log = &lockedBuffer{}
+	if h.stateDir == "" {
+		h.stateDir = t.TempDir()
+	}
+	if h.cpu == nil {
+		// Hosts take turns over the CPUs, as they would run on machines
+		// of their own; two workers spinning on one CPU starve each other.
+		cpu := int(hostCount.Add(1)) % runtime.NumCPU()
+		h.cpu = &cpu
+	}
+	args := append([]string{"--iface", "u0", "--socket", h.socket, "--state-dir", h.stateDir,
+		"--cpus", strconv.Itoa(*h.cpu), "--log-level", "debug"}, h.args...)
+	h.cmd = h.ns.Command(filepath.Join(bin, "vnetd"), args...)
 	h.cmd.Stdout = h.log
 	h.cmd.Stderr = h.log
 	if err := h.cmd.Start(); err != nil {
@@ -299,5 +322,42 @@ func TestCommandErrors(t *testing.T) {
 	}
 	if _, err := h.ns.Run("ip", "link", "show", "vnif1500+"); err == nil {
 		t.Errorf("vnif1500+ still exists after vnet-delete")
+	}
+}
+
+// TestRestartAdoptsDevices kills vnetd, starts a new one and creates the
+// same vnet: the new vnetd takes over the veth pair that the killed one
+// left behind, so the VM's bridge port survives and traffic resumes.
+func TestRestartAdoptsDevices(t *testing.T) {
+	hs := underlay(t, 2)
+	for _, h := range hs {
+		h.mustVn("vnet-create", "-b", "br1500", "1500")
+	}
+	a1 := hs[0].addVM("a", "br1500", "vnif1500", "198.19.0.1/24")
+	hs[1].addVM("a", "br1500", "vnif1500", "198.19.0.2/24")
+	if err := ping(a1, "198.19.0.2", 2); err != nil {
+		t.Fatalf("ping before the restart: %v", err)
+	}
+
+	h := hs[0]
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-h.exited
+	h.cmd = nil
+	if _, err := h.ns.Run("ip", "link", "show", "vnif1500+"); err != nil {
+		t.Fatalf("the killed vnetd left no devices behind, so nothing is adopted: %v", err)
+	}
+	h.start(buildBinaries(t))
+	// A vnetd with saved state restores the vnet itself.
+	if !strings.Contains(h.mustVn("vnets"), "vnif1500") {
+		h.mustVn("vnet-create", "1500")
+	}
+	out := h.ns.MustRun(t, "ip", "link", "show", "vnif1500")
+	if !strings.Contains(out, "master br1500") {
+		t.Errorf("vnif1500 lost its bridge across the restart:\n%s", out)
+	}
+	if err := ping(a1, "198.19.0.2", 3); err != nil {
+		t.Errorf("ping after the restart: %v", err)
 	}
 }

@@ -39,17 +39,26 @@ func (l *stringList) Set(s string) error {
 }
 
 type options struct {
-	ifaces    stringList
-	socket    string
-	group     string
-	groupTTL  int
-	queues    int
-	cpus      string
-	bindMode  string
-	zerocopy  bool
-	xdpMode   string
-	logLevel  string
-	logFormat string
+	ifaces      stringList
+	socket      string
+	socketGroup string
+	stateDir    string
+	keyDir      string
+	startupFile string
+	group       string
+	groupTTL    int
+	queues      int
+	cpus        string
+	bindMode    string
+	zerocopy    bool
+	xdpMode     string
+	logLevel    string
+	logFormat   string
+	workerNice  int
+	umemFrames  uint
+	unknown     string
+	metrics     string
+	limits      overlay.Limits
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -61,6 +70,11 @@ func parseFlags(args []string) (*options, error) {
 	}
 	fs.Var(&o.ifaces, "iface", "underlay `interface` (repeat or separate with commas); each needs an IPv4 address")
 	fs.StringVar(&o.socket, "socket", "/tmp/vnetd", "`path` of the command socket")
+	fs.StringVar(&o.socketGroup, "socket-group", "", "`group` whose members may use the command socket besides root (the socket then has mode 0660, else 0600)")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/vnetd", "`directory` of the state file, which keeps the configuration across restarts (empty disables saving)")
+	fs.StringVar(&o.keyDir, "key-dir", "", "`directory` of vnet key files (default: keys in the state directory)")
+	fs.StringVar(&o.startupFile, "file", "", "`file` of configuration commands to apply at start, after the saved state")
+	fs.StringVar(&o.startupFile, "f", "", "same as --file")
 	fs.StringVar(&o.group, "mcast-addr", "224.10.0.1", "multicast group `address` for broadcast, multicast and unknown unicast frames")
 	fs.IntVar(&o.groupTTL, "mcast-ttl", overlay.DefaultGroupTTL, "IPv4 `TTL` of packets sent to the group")
 	fs.IntVar(&o.queues, "queues", 1, "`number` of queues served on each underlay interface, one worker each")
@@ -68,8 +82,17 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.bindMode, "bind-mode", "auto", "AF_XDP bind `mode` of the underlay sockets: auto, copy or zerocopy")
 	fs.BoolVar(&o.zerocopy, "zerocopy", false, "require zero-copy AF_XDP on the underlay (same as --bind-mode zerocopy)")
 	fs.StringVar(&o.xdpMode, "xdp-mode", "auto", "XDP attach `mode` on the underlay: auto, native or generic")
+	fs.IntVar(&o.workerNice, "worker-nice", -10, "scheduling priority (`nice` value, -20 to 19) of the worker threads; negative runs them before ordinary tasks")
+	fs.UintVar(&o.umemFrames, "umem-frames", overlay.DefaultUmemFrames, "`number` of packet buffers of each worker, a power of two; each vnet keeps about 768 of them, the underlay 6144")
+	fs.StringVar(&o.unknown, "unknown-unicast", "resolve", "what to do with a frame to an unknown MAC: `resolve` (queue it and send VARP requests) or flood (send it to the group, as the original did)")
+	fs.StringVar(&o.metrics, "metrics", "", "`address` (host:port) to serve Prometheus metrics on at /metrics; empty disables it")
+	fs.IntVar(&o.limits.MaxVarpEntries, "max-varp-entries", overlay.DefaultLimits.MaxVarpEntries, "maximum `number` of VARP cache entries per vnet")
+	fs.IntVar(&o.limits.MaxVifs, "max-vifs", overlay.DefaultLimits.MaxVifs, "maximum `number` of local MACs per vnet")
+	fs.IntVar(&o.limits.LearnRate, "learn-rate", overlay.DefaultLimits.LearnRate, "maximum new or changed VARP entries per `second` per vnet, 0 for no limit")
+	fs.IntVar(&o.limits.FloodRate, "flood-rate", overlay.DefaultLimits.FloodRate, "maximum frames per `second` per vnet sent to the group, 0 for no limit")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "console", "log `format`: console or json")
+
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -84,7 +107,28 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func (o *options) engineConfig(log *zap.Logger) (overlay.Config, error) {
-	c := overlay.Config{Interfaces: o.ifaces, GroupTTL: o.groupTTL, Queues: o.queues, Logger: log}
+	c := overlay.Config{
+		Interfaces: o.ifaces,
+		GroupTTL:   o.groupTTL,
+		Queues:     o.queues,
+		WorkerNice: o.workerNice,
+		Limits:     o.limits,
+		Logger:     log,
+	}
+	if o.umemFrames > 1<<22 {
+		return c, fmt.Errorf("invalid --umem-frames %d (use a power of two up to %d)", o.umemFrames, 1<<22)
+	}
+	c.Umem.Frames = uint32(o.umemFrames)
+	switch o.unknown {
+	case "resolve":
+	case "flood":
+		c.Flood = true
+	default:
+		return c, fmt.Errorf("invalid --unknown-unicast %q (use resolve or flood)", o.unknown)
+	}
+	if err := o.limits.Validate(); err != nil {
+		return c, err
+	}
 	g, err := netip.ParseAddr(o.group)
 	if err != nil || !g.Is4() || !g.IsMulticast() {
 		return c, fmt.Errorf("invalid --mcast-addr %q (use an IPv4 multicast address such as 224.10.0.1)", o.group)
@@ -168,12 +212,34 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "vnetd:", err)
 		return 2
 	}
+	// A mistake in the startup file stops vnetd before it changes
+	// anything.
+	var startup *control.CommandFile
+	if o.startupFile != "" {
+		if startup, err = control.ReadCommandFile(o.startupFile); err != nil {
+			fmt.Fprintln(os.Stderr, "vnetd:", err)
+			return 2
+		}
+	}
 
-	// The socket is claimed first, so that a second vnetd on the same
-	// socket stops before it touches any interface. Commands are served
-	// once the dataplane runs.
+	// A signal that arrives while vnetd starts stops it once it has
+	// started, so that the devices it made are removed.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+
+	// The socket and the state directory are claimed first, so that a
+	// second vnetd on either stops before it touches any interface.
+	// Commands are served once the dataplane runs and the saved state is
+	// restored.
 	ref := &dataplaneRef{}
-	srv, err := control.Listen(control.Config{Path: o.socket, Dataplane: ref, Logger: log})
+	srv, err := control.Listen(control.Config{
+		Path:        o.socket,
+		Dataplane:   ref,
+		Logger:      log,
+		SocketGroup: o.socketGroup,
+		StateDir:    o.stateDir,
+		KeyDir:      o.keyDir,
+	})
 	if err != nil {
 		log.Error("open command socket", zap.Error(err))
 		return 1
@@ -191,10 +257,24 @@ func run(args []string) int {
 		return 1
 	}
 	ref.Dataplane = eng
-	log.Info("vnetd started", zap.Strings("interfaces", o.ifaces), zap.String("socket", o.socket))
+	if err := srv.Restore(startup); err != nil {
+		log.Error("restore configuration", zap.Error(err))
+		srv.Close()
+		eng.Close()
+		return 1
+	}
+	if o.metrics != "" {
+		stop, err := serveMetrics(o.metrics, eng, srv, log)
+		if err != nil {
+			log.Error("start metrics", zap.Error(err))
+			srv.Close()
+			eng.Close()
+			return 1
+		}
+		defer stop()
+	}
+	log.Info("vnetd started", zap.Strings("interfaces", o.ifaces), zap.String("socket", o.socket), zap.String("state_dir", o.stateDir))
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	status := 0

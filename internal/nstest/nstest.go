@@ -45,8 +45,8 @@ type Netns struct {
 	Name string
 }
 
-// New creates the namespace name with its loopback up, and deletes it
-// when the test ends.
+// New creates the namespace name with its loopback up and IPv6
+// disabled, and deletes it when the test ends.
 func New(t testing.TB, name string) *Netns {
 	t.Helper()
 	MustRun(t, "ip", "netns", "add", name)
@@ -57,6 +57,10 @@ func New(t testing.TB, name string) *Netns {
 		}
 	})
 	n.MustRun(t, "ip", "link", "set", "lo", "up")
+	// Without IPv6 the namespace sends nothing by itself (no router
+	// solicitations or MLD reports), so tests see only their own
+	// traffic.
+	n.MustRun(t, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
 	return n
 }
 
