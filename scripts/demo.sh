@@ -79,7 +79,8 @@ step "start vnetd on each host (logs in $work)"
 for i in 1 2 3; do
 	# ip netns exec replaces itself with vnetd, so $! is vnetd's pid
 	# (a shell function here would leave $! naming a subshell).
-	ip netns exec $prefix-h$i "$bin/vnetd" --iface u0 --socket "$work/h$i.sock" >"$work/h$i.log" 2>&1 &
+	ip netns exec $prefix-h$i "$bin/vnetd" --iface u0 --socket "$work/h$i.sock" --state-dir "$work/h$i.state" \
+		--cpus $((i % $(nproc))) >"$work/h$i.log" 2>&1 &
 	pids+=($!)
 done
 for i in 1 2 3; do
