@@ -18,7 +18,11 @@ type command struct {
 	// list is set for commands that only read the dataplane, which may
 	// run concurrently with each other.
 	list bool
-	run  func(ev *evaluator, a args, out []byte) ([]byte, *Error)
+	// stream is set for commands whose reply is (ok) followed by a
+	// stream of bytes until the connection closes; the server runs them
+	// itself.
+	stream bool
+	run    func(ev *evaluator, a args, out []byte) ([]byte, *Error)
 }
 
 // commands maps each command head to its implementation.
@@ -61,6 +65,16 @@ var commands = map[string]command{
 	"varp.flush": {
 		usage: "(varp.flush)",
 		run:   (*evaluator).varpFlush,
+	},
+	"varp.limits": {
+		usage:  "(varp.limits [(entries N)] [(vifs N)] [(learn_rate N)] [(flood_rate N)])",
+		fields: []string{"entries", "vifs", "learn_rate", "flood_rate"},
+		run:    (*evaluator).varpLimits,
+	},
+	"capture": {
+		usage:  "(capture (vnet ID) | (iface NAME) [(direction in|out|both)] [(count N)] [(duration SECONDS)] [(snaplen BYTES)])",
+		fields: []string{"vnet", "iface", "direction", "count", "duration", "snaplen"},
+		stream: true,
 	},
 	"vnet.list":  {usage: "(vnet.list)", list: true, run: (*evaluator).vnetList},
 	"vif.list":   {usage: "(vif.list)", list: true, run: (*evaluator).vifList},

@@ -259,6 +259,33 @@ func (ev *evaluator) varpMcaddr(a args, out []byte) ([]byte, *Error) {
 	return out, ev.commit("multicast group set to "+addr.String(), func(s *state) { s.group = addr })
 }
 
+// varpLimits changes the per-vnet limits given and keeps the others.
+func (ev *evaluator) varpLimits(a args, out []byte) ([]byte, *Error) {
+	l := ev.dp.Varp().Limits
+	for _, f := range []struct {
+		name string
+		dst  *int
+		min  int
+	}{
+		{"entries", &l.MaxVarpEntries, 1}, {"vifs", &l.MaxVifs, 1},
+		{"learn_rate", &l.LearnRate, 0}, {"flood_rate", &l.FloodRate, 0},
+	} {
+		text, ok := a.optional(f.name)
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(text)
+		if err != nil || n < f.min {
+			return out, invalidf(text, "%s: invalid %s %q (use a decimal number of at least %d)", a.command, f.name, text, f.min)
+		}
+		*f.dst = n
+	}
+	if derr := ev.dp.SetLimits(l); derr != nil {
+		return out, dataplaneError(derr, "set limits", "limits", "")
+	}
+	return out, ev.commit("limits changed", func(s *state) { s.limits = &l })
+}
+
 func (ev *evaluator) varpFlush(_ args, out []byte) ([]byte, *Error) {
 	ev.dp.FlushVarp()
 	return out, nil

@@ -101,6 +101,20 @@ func appendVarpList(out []byte, info overlay.VarpInfo) []byte {
 	out = appendIntField(out, " ", "entry_ttl", millis(info.EntryTTL))
 	out = append(out, ")\n"...)
 
+	// The original had no limits and always flooded unknown unicast, so
+	// these follow its (varp ...) block, which keeps its shape.
+	unknown := "flood"
+	if info.Resolve {
+		unknown = "resolve"
+	}
+	out = append(out, "(varp_limits\n"...)
+	out = appendField(out, " ", "unknown_unicast", unknown)
+	out = appendIntField(out, " ", "max_entries", int64(info.Limits.MaxVarpEntries))
+	out = appendIntField(out, " ", "max_vifs", int64(info.Limits.MaxVifs))
+	out = appendIntField(out, " ", "learn_rate", int64(info.Limits.LearnRate))
+	out = appendIntField(out, " ", "flood_rate", int64(info.Limits.FloodRate))
+	out = append(out, ")\n"...)
+
 	entries := slices.Clone(info.Entries)
 	slices.SortFunc(entries, func(a, b overlay.VarpEntry) int {
 		if c := bytes.Compare(a.Vnet[:], b.Vnet[:]); c != 0 {

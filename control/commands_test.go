@@ -177,7 +177,7 @@ func TestCommandErrors(t *testing.T) {
 		{name: "top-level atom", command: "vnet.list", code: CodeInvalid, value: "vnet.list", message: "a command is a list"},
 		{name: "empty list", command: "()", code: CodeInvalid, message: "starts with its name"},
 		{name: "list head", command: "((vnet.list))", code: CodeInvalid, message: "starts with its name"},
-		{name: "unknown command", command: "(vnet.print)", code: CodeNoCommand, value: "vnet.print", message: "unknown command vnet.print (use peer.add,"},
+		{name: "unknown command", command: "(vnet.print)", code: CodeNoCommand, value: "vnet.print", message: "unknown command vnet.print (use capture, peer.add,"},
 		{name: "case-sensitive head", command: "(VNET.LIST)", code: CodeNoCommand, value: "VNET.LIST"},
 		{name: "original varp.print", command: "(varp.print)", code: CodeNoCommand, value: "varp.print"},
 
@@ -457,6 +457,14 @@ func TestListMatchesOriginal(t *testing.T) {
 			" (port 1798)\n" +
 			" (encapsulation etherip_in_udp)\n" +
 			" (entry_ttl 60000)\n" +
+			")\n" +
+			// Not the original's: limits did not exist there.
+			"(varp_limits\n" +
+			" (unknown_unicast flood)\n" +
+			" (max_entries 8192)\n" +
+			" (max_vifs 1024)\n" +
+			" (learn_rate 2000)\n" +
+			" (flood_rate 20000)\n" +
 			")\n" +
 			"(ventry \n" +
 			" (ref 1)\n" +

@@ -24,6 +24,10 @@ type Dataplane interface {
 	SetGroup(addr netip.Addr) error
 	// FlushVarp removes every VARP cache entry that is not probing.
 	FlushVarp()
+	// SetLimits changes the per-vnet limits on tables and rates.
+	SetLimits(l overlay.Limits) error
+	// OpenCapture starts copying frames from inside the dataplane.
+	OpenCapture(spec overlay.CaptureSpec) (overlay.CaptureStream, error)
 
 	Vnets() []overlay.VnetInfo
 	Vifs() []overlay.VifInfo

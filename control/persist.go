@@ -86,7 +86,7 @@ func ReadCommandFile(path string) (*CommandFile, error) {
 	for _, st := range stmts {
 		head, _ := st.Expr.Head()
 		cmd, ok := commands[head]
-		if !ok || cmd.list {
+		if !ok || cmd.list || cmd.stream {
 			return nil, fmt.Errorf("read command file %s: line %d: %s is not a configuration command (use %s)",
 				path, st.Line, abbreviate(st.Expr), strings.Join(configCommandNames(), ", "))
 		}
@@ -99,7 +99,7 @@ func ReadCommandFile(path string) (*CommandFile, error) {
 func configCommandNames() []string {
 	var names []string
 	for _, name := range commandNames() {
-		if !commands[name].list {
+		if !commands[name].list && !commands[name].stream {
 			names = append(names, name)
 		}
 	}

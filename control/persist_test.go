@@ -513,7 +513,7 @@ func TestReadCommandFileErrors(t *testing.T) {
 		name, text, want string
 	}{
 		{"syntax", "(peer.add (addr 198.18.1.3))\n(vnet.add (id 1500)", "unexpected end of input inside the list that starts at line 2, column 1"},
-		{"list command", "(peer.add (addr 198.18.1.3))\n\n  (vnet.list)", "line 3: (vnet.list) is not a configuration command (use peer.add, peer.del, varp.flush, varp.mcaddr, vif.add, vif.del, vnet.add, vnet.del)"},
+		{"list command", "(peer.add (addr 198.18.1.3))\n\n  (vnet.list)", "line 3: (vnet.list) is not a configuration command (use peer.add, peer.del, varp.flush, varp.limits, varp.mcaddr, vif.add, vif.del, vnet.add, vnet.del)"},
 		{"unknown command", "(vnet.print)", "line 1: (vnet.print) is not a configuration command"},
 		{"atom", "peer.add", "line 1: peer.add is not a configuration command"},
 	}

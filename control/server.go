@@ -7,13 +7,17 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"github.com/vnet-xdp/vnet/overlay"
+	"github.com/vnet-xdp/vnet/overlay/wire"
 	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -92,6 +96,8 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// closing is closed when Close starts, to end streams.
+	closing chan struct{}
 
 	countsMu sync.Mutex
 	counts   map[commandResult]uint64
@@ -210,6 +216,7 @@ func Listen(cfg Config) (*Server, error) {
 		access:     access,
 		eval:       evaluator{dp: cfg.Dataplane, persist: persist},
 		conns:      make(map[*net.UnixConn]struct{}),
+		closing:    make(chan struct{}),
 	}
 	fields := []zap.Field{
 		zap.Int("max_conns", cfg.MaxConns), zap.Duration("idle_timeout", cfg.IdleTimeout),
@@ -439,6 +446,15 @@ func (s *Server) serveConn(conn *net.UnixConn, id uint64) {
 				break
 			}
 			completed++
+			if head, ok := expr.Head(); ok && commands[head].stream {
+				// A stream lasts until the connection ends, so nothing
+				// after it is read. A stream that fails to start gets an
+				// error reply like any command.
+				if s.stream(conn, expr, head, id, log) {
+					return
+				}
+				continue
+			}
 			out = s.evaluate(out[:0], expr, log)
 			if !s.writeReply(conn, out, id) {
 				return
@@ -586,6 +602,7 @@ func isTimeout(err error) bool {
 // is still the one Listen created. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.closing)
 		s.mu.Lock()
 		s.closed = true
 		for conn := range s.conns {
@@ -614,4 +631,124 @@ func (s *Server) Close() error {
 		s.log.Info("command socket closed")
 	})
 	return s.closeErr
+}
+
+// streamWriteTimeout bounds each write of a stream, so that a client
+// that stops reading ends its stream instead of holding it open.
+const streamWriteTimeout = 10 * time.Second
+
+// deadlineWriter sets a write deadline before each write.
+type deadlineWriter struct {
+	conn *net.UnixConn
+}
+
+func (w deadlineWriter) Write(b []byte) (int, error) {
+	if err := w.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		return 0, err
+	}
+	return w.conn.Write(b)
+}
+
+// stream runs a command whose reply is (ok) followed by a byte stream:
+// capture, whose stream is a pcap file. It ends when the capture's
+// limits are reached, when a write fails because the client is gone or
+// stopped reading, or when the server closes. It reports whether the
+// stream started; if not, it has sent an error reply.
+func (s *Server) stream(conn *net.UnixConn, expr Expr, head string, id uint64, log *zap.Logger) bool {
+	fail := func(e *Error) {
+		s.count(head, e.Code)
+		log.Info("command failed", zap.String("command", head), zap.String("result", e.Code), zap.String("message", e.Message))
+		s.writeReply(conn, append(AppendExpr(nil, e.Expr()), '\n'), id)
+	}
+	a, perr := parseArgs(head, commands[head], expr.Elems()[1:])
+	if perr != nil {
+		fail(perr)
+		return false
+	}
+	spec, perr := captureSpec(a)
+	if perr != nil {
+		fail(perr)
+		return false
+	}
+	s.eval.mu.RLock()
+	capture, err := s.eval.dp.OpenCapture(spec)
+	s.eval.mu.RUnlock()
+	if err != nil {
+		fail(dataplaneError(err, "start capture", "capture", ""))
+		return false
+	}
+	defer capture.Close()
+	s.count(head, "ok")
+	if !s.writeReply(conn, append(AppendExpr(nil, okExpr), '\n'), id) {
+		return true
+	}
+	log.Info("capture streaming", zap.Stringer("vnet", spec.Vnet), zap.String("interface", spec.Interface),
+		zap.Stringer("direction", spec.Direction), zap.Int("count", spec.Count), zap.Duration("duration", spec.Duration))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-stopped:
+		}
+	}()
+	if err := capture.WritePcap(ctx, deadlineWriter{conn}); err != nil {
+		log.Info("capture ended", zap.Error(err))
+		return true
+	}
+	log.Info("capture ended")
+	return true
+}
+
+// captureSpec parses the fields of a capture command.
+func captureSpec(a args) (overlay.CaptureSpec, *Error) {
+	var spec overlay.CaptureSpec
+	vnetText, hasVnet := a.optional("vnet")
+	iface, hasIface := a.optional("iface")
+	switch {
+	case hasVnet == hasIface:
+		return spec, invalidf("", "%s: give either (vnet ID) or (iface NAME) (usage: %s)", a.command, a.usage)
+	case hasVnet:
+		id, perr := wire.ParseVnetID(vnetText)
+		if perr != nil {
+			return spec, invalidf(vnetText, "%s: %v", a.command, perr)
+		}
+		spec.Vnet = id
+	default:
+		spec.Interface = iface
+	}
+	spec.Direction = overlay.CaptureBoth
+	if text, ok := a.optional("direction"); ok {
+		d, err := overlay.ParseCaptureDirection(text)
+		if err != nil {
+			return spec, invalidf(text, "%s: invalid direction %q (use in, out or both)", a.command, text)
+		}
+		spec.Direction = d
+	}
+	if text, ok := a.optional("count"); ok {
+		n, err := strconv.Atoi(text)
+		if err != nil || n < 1 {
+			return spec, invalidf(text, "%s: invalid count %q (use a number of frames of at least 1)", a.command, text)
+		}
+		spec.Count = n
+	}
+	if text, ok := a.optional("duration"); ok {
+		sec, err := strconv.ParseFloat(text, 64)
+		if err != nil || sec <= 0 || sec > 1e6 {
+			return spec, invalidf(text, "%s: invalid duration %q (use seconds, such as 10 or 0.5)", a.command, text)
+		}
+		spec.Duration = time.Duration(sec * float64(time.Second))
+	}
+	if text, ok := a.optional("snaplen"); ok {
+		n, err := strconv.Atoi(text)
+		if err != nil || n < 14 || n > 65535 {
+			return spec, invalidf(text, "%s: invalid snaplen %q (use 14 to 65535 bytes)", a.command, text)
+		}
+		spec.Snaplen = n
+	}
+	return spec, nil
 }

@@ -39,9 +39,12 @@ type state struct {
 	// group is the zero Addr until a varp.mcaddr command succeeds, so that
 	// the group of the daemon's command line applies until then.
 	group netip.Addr
-	peers map[netip.Addr]uint16
-	vnets map[wire.VnetID]vnetRecord
-	vifs  map[vifKey]struct{}
+	// limits is nil until a varp.limits command succeeds, for the same
+	// reason.
+	limits *overlay.Limits
+	peers  map[netip.Addr]uint16
+	vnets  map[wire.VnetID]vnetRecord
+	vifs   map[vifKey]struct{}
 }
 
 func newState() *state {
@@ -70,6 +73,11 @@ func (s *state) commands() []Expr {
 	var cmds []Expr
 	if s.group.IsValid() {
 		cmds = append(cmds, List(Atom("varp.mcaddr"), field("addr", s.group.String())))
+	}
+	if l := s.limits; l != nil {
+		cmds = append(cmds, List(Atom("varp.limits"),
+			field("entries", strconv.Itoa(l.MaxVarpEntries)), field("vifs", strconv.Itoa(l.MaxVifs)),
+			field("learn_rate", strconv.Itoa(l.LearnRate)), field("flood_rate", strconv.Itoa(l.FloodRate))))
 	}
 
 	peers := make([]netip.Addr, 0, len(s.peers))

@@ -58,6 +58,20 @@ func (d CaptureDirection) String() string {
 	return fmt.Sprintf("direction(%d)", uint8(d))
 }
 
+// CaptureStream is a running capture as the command socket sees it.
+type CaptureStream interface {
+	// WritePcap writes the frames as a pcap file until the capture's
+	// count or duration is reached, the context ends or w fails.
+	WritePcap(ctx context.Context, w io.Writer) error
+	// Close stops the capture.
+	Close() error
+}
+
+// OpenCapture is StartCapture for the command socket.
+func (e *Engine) OpenCapture(spec CaptureSpec) (CaptureStream, error) {
+	return e.StartCapture(spec)
+}
+
 // CaptureSpec says what a capture records.
 type CaptureSpec struct {
 	// Vnet selects a vnet's inner frames; Interface an underlay

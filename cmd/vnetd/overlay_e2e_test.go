@@ -346,3 +346,58 @@ func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
 }
+
+// TestCaptureEndToEnd captures a vnet's frames and the underlay's from
+// inside the dataplane while VMs ping, and reads both files with
+// tcpdump, which cannot see these frames on the interfaces themselves.
+func TestCaptureEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("skipped: tcpdump is not installed (apt-get install tcpdump)")
+	}
+	l := newLAN(t, nstest.Prefix(), 0)
+	h1, h2 := l.addHost("h1", 1), l.addHost("h2", 2)
+	for _, h := range []*host{h1, h2} {
+		h.mustVn("vnet-create", "-b", "br1500", "1500")
+	}
+	a1 := h1.addVM("a", "br1500", "vnif1500", "198.19.0.1/24")
+	h2.addVM("a", "br1500", "vnif1500", "198.19.0.2/24")
+	if err := ping(a1, "198.19.0.2", 1); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+
+	dir := t.TempDir()
+	inner, outer := filepath.Join(dir, "inner.pcap"), filepath.Join(dir, "outer.pcap")
+	captures := []*exec.Cmd{
+		h1.ns.Command(filepath.Join(binDir, "vn"), "--socket", h1.socket, "capture", "-t", "2.5", "-w", inner, "1500"),
+		h1.ns.Command(filepath.Join(binDir, "vn"), "--socket", h1.socket, "capture", "-i", "u0", "-d", "out", "-c", "2", "-t", "10", "-w", outer),
+	}
+	for _, c := range captures {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := ping(a1, "198.19.0.2", 3); err != nil {
+		t.Fatalf("ping during the capture: %v", err)
+	}
+	for _, c := range captures {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("vn capture: %v", err)
+		}
+	}
+	out, err := exec.Command("tcpdump", "-nr", inner).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tcpdump -r %s: %v\n%s", inner, err, out)
+	}
+	// The bridges' own IGMP reports are in the capture too.
+	if n := strings.Count(string(out), "ICMP echo"); n != 6 {
+		t.Errorf("inner capture has %d ICMP echo frames, want 6 (3 requests, 3 replies):\n%s", n, out)
+	}
+	out, err = exec.Command("tcpdump", "-nr", outer).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tcpdump -r %s: %v\n%s", outer, err, out)
+	}
+	if n := strings.Count(string(out), "198.18.0.1."); n < 2 || !strings.Contains(string(out), ".1798:") {
+		t.Errorf("underlay capture does not show 2 packets from 198.18.0.1 to port 1798:\n%s", out)
+	}
+}

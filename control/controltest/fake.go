@@ -3,13 +3,16 @@
 package controltest
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vnet-xdp/vnet/internal/pcapfile"
 	"github.com/vnet-xdp/vnet/overlay"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 )
@@ -18,13 +21,14 @@ import (
 // records each configuration call and wraps the overlay errors as a real
 // dataplane would. It is safe for concurrent use.
 type Dataplane struct {
-	mu    sync.Mutex
-	vnets []overlay.VnetInfo
-	vifs  []overlay.VifInfo
-	varp  overlay.VarpInfo
-	peers []overlay.PeerInfo
-	stats []overlay.CounterSet
-	calls []string
+	mu            sync.Mutex
+	captureFrames [][]byte
+	vnets         []overlay.VnetInfo
+	vifs          []overlay.VifInfo
+	varp          overlay.VarpInfo
+	peers         []overlay.PeerInfo
+	stats         []overlay.CounterSet
+	calls         []string
 	// failNext is returned by the next configuration call, if not nil.
 	failNext error
 	// failAfter is returned by the next configuration call after it made
@@ -56,6 +60,7 @@ func New() *Dataplane {
 			Port:          1798,
 			Encapsulation: "etherip_in_udp",
 			EntryTTL:      60 * time.Second,
+			Limits:        overlay.DefaultLimits,
 		},
 	}
 }
@@ -276,6 +281,61 @@ func (d *Dataplane) SetGroup(addr netip.Addr) error {
 	d.varp.Group = addr
 	return d.changed()
 }
+
+func (d *Dataplane) SetLimits(l overlay.Limits) error {
+	err := d.begin("SetLimits %+v", l)
+	defer d.end()
+	if err != nil {
+		return err
+	}
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	d.varp.Limits = l
+	return d.changed()
+}
+
+// OpenCapture returns a capture that writes a pcap file of the frames
+// set with SetCaptureFrames.
+func (d *Dataplane) OpenCapture(spec overlay.CaptureSpec) (overlay.CaptureStream, error) {
+	err := d.begin("OpenCapture %+v", spec)
+	defer d.end()
+	if err != nil {
+		return nil, err
+	}
+	if (spec.Vnet == wire.VnetIDZero) == (spec.Interface == "") {
+		return nil, fmt.Errorf("capture: give a vnet or an interface: %w", overlay.ErrInvalid)
+	}
+	return &capture{frames: slices.Clone(d.captureFrames), count: spec.Count}, nil
+}
+
+// SetCaptureFrames sets the frames that captures return.
+func (d *Dataplane) SetCaptureFrames(frames [][]byte) {
+	d.locked(func() { d.captureFrames = slices.Clone(frames) })
+}
+
+type capture struct {
+	frames [][]byte
+	count  int
+}
+
+func (c *capture) WritePcap(ctx context.Context, w io.Writer) error {
+	pw, err := pcapfile.NewWriter(w, 1, 65535)
+	if err != nil {
+		return err
+	}
+	for i, f := range c.frames {
+		if c.count > 0 && i >= c.count {
+			break
+		}
+		if err := pw.Write(time.Unix(1700000000, int64(i)*1000), f, len(f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *capture) Close() error { return nil }
 
 func (d *Dataplane) FlushVarp() {
 	d.begin("FlushVarp")
