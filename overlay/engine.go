@@ -61,7 +61,7 @@ type Config struct {
 	// WorkerNice is the nice value of the worker threads (see
 	// pmd.WorkerConfig.Nice); 0 leaves it as inherited.
 	WorkerNice int
-	Logger    *zap.Logger
+	Logger     *zap.Logger
 }
 
 // Defaults of Config.
