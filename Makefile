@@ -29,3 +29,13 @@ test-short: ## run the tests that need no root (no namespaces, XDP or AF_XDP)
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+.PHONY: bench bench-quick
+
+bench: build ## measure vnetd beside the kernel and AF_XDP baselines; writes docs/benchmarks.md (as root, about 20 minutes)
+	$(GO) build -o $(BIN)/vnbench ./cmd/vnbench
+	$(BIN)/vnbench -bin $(BIN)
+
+bench-quick: build ## smoke-run the benchmark harness in under a minute (as root); checks that it works, not its numbers
+	$(GO) build -o $(BIN)/vnbench ./cmd/vnbench
+	$(BIN)/vnbench -bin $(BIN) -quick
