@@ -58,6 +58,9 @@ type Config struct {
 	EntryTTL time.Duration
 	// SpinPolls is passed to each worker (see pmd.WorkerConfig).
 	SpinPolls int
+	// BusyPoll keeps the workers polling without ever sleeping, for the
+	// lowest latency at the cost of one full CPU per worker.
+	BusyPoll bool
 	// WorkerNice is the nice value of the worker threads (see
 	// pmd.WorkerConfig.Nice); 0 leaves it as inherited.
 	WorkerNice int
@@ -230,6 +233,9 @@ func (c *Config) fill() error {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.BusyPoll {
+		c.SpinPolls = -1
 	}
 	return nil
 }

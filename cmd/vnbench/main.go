@@ -54,6 +54,17 @@ type options struct {
 	verbose   bool
 	waitIdle  time.Duration
 	render    string
+	vnetdArgs stringList
+}
+
+// stringList is a flag that may be repeated.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, " ") }
+
+func (l *stringList) Set(s string) error {
+	*l = append(*l, s)
+	return nil
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -82,6 +93,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.noProfile, "no-profile", false, "skip the perf profiles")
 	fs.BoolVar(&o.verbose, "v", false, "log every command to standard error")
 	fs.StringVar(&o.render, "render", "", "write the report of an earlier run from its results.json `file`, without measuring")
+	fs.Var(&o.vnetdArgs, "vnetd-arg", "extra `option` for every vnetd the harness starts, such as --busy-poll (repeat for more)")
 	fs.DurationVar(&o.waitIdle, "wait-idle", 0, "wait up to this `duration` for other programs to leave the CPUs idle before measuring (0: do not wait)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -84,6 +84,7 @@ func (x *vnetdHost) start(h *harness, cpus []int, tag string) error {
 		}
 		args = append(args, "--state-dir", dir)
 	}
+	args = append(args, h.opts.vnetdArgs...)
 	p, err := x.ns.Start(x.log, args...)
 	if err != nil {
 		return err

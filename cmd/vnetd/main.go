@@ -55,6 +55,7 @@ type options struct {
 	logLevel    string
 	logFormat   string
 	workerNice  int
+	busyPoll    bool
 	umemFrames  uint
 	unknown     string
 	metrics     string
@@ -82,6 +83,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.bindMode, "bind-mode", "auto", "AF_XDP bind `mode` of the underlay sockets: auto, copy or zerocopy")
 	fs.BoolVar(&o.zerocopy, "zerocopy", false, "require zero-copy AF_XDP on the underlay (same as --bind-mode zerocopy)")
 	fs.StringVar(&o.xdpMode, "xdp-mode", "auto", "XDP attach `mode` on the underlay: auto, native or generic")
+	fs.BoolVar(&o.busyPoll, "busy-poll", false, "keep the workers polling when there is no traffic instead of sleeping in poll(2): lowest latency, one full CPU per worker")
 	fs.IntVar(&o.workerNice, "worker-nice", -10, "scheduling priority (`nice` value, -20 to 19) of the worker threads; negative runs them before ordinary tasks")
 	fs.UintVar(&o.umemFrames, "umem-frames", overlay.DefaultUmemFrames, "`number` of packet buffers of each worker, a power of two; each vnet keeps about 768 of them, the underlay 6144")
 	fs.StringVar(&o.unknown, "unknown-unicast", "resolve", "what to do with a frame to an unknown MAC: `resolve` (queue it and send VARP requests) or flood (send it to the group, as the original did)")
@@ -113,6 +115,7 @@ func (o *options) engineConfig(log *zap.Logger) (overlay.Config, error) {
 		Queues:     o.queues,
 		WorkerNice: o.workerNice,
 		Limits:     o.limits,
+		BusyPoll:   o.busyPoll,
 		Logger:     log,
 	}
 	if o.umemFrames > 1<<22 {
