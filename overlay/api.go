@@ -60,6 +60,10 @@ type VnetConfig struct {
 	// ID.DefaultDevice().
 	Device   string
 	Security Security
+	// Key is the pre-shared key of a vnet with security auth or conf, 16
+	// or 32 bytes. AddVnet keeps only keys derived from it; the caller
+	// zeroes its copy.
+	Key []byte
 }
 
 // VnetInfo describes a configured vnet.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 )
@@ -47,6 +48,8 @@ func (c *config) underlayIndex(up *underlayPort) int {
 
 // underlayPort is one underlay interface.
 type underlayPort struct {
+	// index is the port's position in config.underlay.
+	index   int
 	name    string
 	ifindex int
 	mac     wire.MAC
@@ -80,6 +83,12 @@ type vnet struct {
 	// limiters are the per-worker rate limiters, used only by their
 	// worker.
 	limiters []vnetLimiters
+	// mode is the ESP mode of a secure vnet, 0 for security none.
+	// senders[worker][underlay port] seals what that worker sends from
+	// that port's address; each is used by its worker only.
+	mode    esp.Mode
+	key     *esp.Key
+	senders [][]*esp.Sender
 }
 
 // vnetLimiters are one worker's rate limiters of one vnet.

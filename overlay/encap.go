@@ -3,6 +3,7 @@ package overlay
 import (
 	"encoding/binary"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 )
@@ -61,11 +62,12 @@ func (p *pipeline) unicast(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc, add
 		return
 	}
 	up := cfg.underlay[nh.port]
-	if !p.encapsulate(w, cfg, vn, up, d, nh.mac, addr, wire.DefaultTTL) {
+	o, ok := p.encapsulate(w, cfg, vn, up, d, nh.mac, addr, wire.DefaultTTL)
+	if !ok {
 		return
 	}
 	vn.stats[p.worker].unicast.inc()
-	p.toUnderlay(w, cfg, up, p.outer(d))
+	p.toUnderlay(w, cfg, up, o)
 }
 
 // flood sends a frame to the group, at most at the vnet's flood rate.
@@ -78,37 +80,66 @@ func (p *pipeline) flood(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc) {
 		p.vnetDrop(w, vn, d, dropNoRoute)
 		return
 	}
-	if !p.encapsulate(w, cfg, vn, cfg.underlay[0], d, cfg.groupMAC, cfg.group, cfg.groupTTL) {
+	if vn.mode != 0 {
+		// A sealed packet is bound to the address of the port it leaves
+		// from, so every other port gets its own copy of the inner
+		// frame, encapsulated and sealed for it.
+		for i := 1; i < len(cfg.underlay); i++ {
+			up := cfg.underlay[i]
+			if up.ports[p.worker] < 0 {
+				continue
+			}
+			c, ok := p.copyFrame(p.umem.Frame(d))
+			if !ok {
+				vn.stats[p.worker].drops[dropNoMemory].inc()
+				continue
+			}
+			if o, ok := p.encapsulate(w, cfg, vn, up, c, cfg.groupMAC, cfg.group, cfg.groupTTL); ok {
+				p.toUnderlay(w, cfg, up, o)
+			}
+		}
+	}
+	o, ok := p.encapsulate(w, cfg, vn, cfg.underlay[0], d, cfg.groupMAC, cfg.group, cfg.groupTTL)
+	if !ok {
 		return
 	}
 	vn.stats[p.worker].flooded.inc()
-	p.toGroup(w, cfg, p.outer(d))
+	p.toGroup(w, cfg, o, vn.mode == 0)
 }
 
-// outer returns the descriptor of the encapsulated packet around the
-// inner frame d.
-func (p *pipeline) outer(d pmd.Desc) pmd.Desc {
-	return pmd.Desc{Addr: d.Addr - wire.EncapLen, Len: d.Len + wire.EncapLen}
+// maxInnerFrame returns the largest inner frame that a VUDP packet of vn,
+// sealed in ESP for a secure vnet, carries within the MTU of up.
+func maxInnerFrame(vn *vnet, up *underlayPort) int {
+	if vn.mode == 0 {
+		return up.mtu - (wire.EncapLen - wire.EthHeaderLen)
+	}
+	const headers = wire.UDPHeaderLen + wire.MsgHeaderLen + wire.EtherIPHeaderLen
+	return vn.mode.MaxPayload(up.mtu-wire.IPv4HeaderLen) - headers
 }
 
 // encapsulate writes the outer headers in front of the frame d for
-// underlay port up. When the packet cannot be sent it releases the frame
-// and returns false. An inner packet too large for the underlay goes to
-// tooBig.
-func (p *pipeline) encapsulate(w *pmd.Worker, cfg *config, vn *vnet, up *underlayPort, d pmd.Desc, l2 wire.MAC, dst [4]byte, ttl uint8) bool {
-	if p.umem.Headroom(d.Addr) < wire.EncapLen {
-		p.vnetDrop(w, vn, d, dropHeadroom)
-		return false
+// underlay port up, seals the packet in ESP for a secure vnet, and
+// returns the outer packet. When the packet cannot be sent it releases
+// the frame and returns false. An inner packet too large for the
+// underlay goes to tooBig.
+func (p *pipeline) encapsulate(w *pmd.Worker, cfg *config, vn *vnet, up *underlayPort, d pmd.Desc, l2 wire.MAC, dst [4]byte, ttl uint8) (pmd.Desc, bool) {
+	headroom := uint32(wire.EncapLen)
+	if vn.mode != 0 {
+		headroom += uint32(vn.mode.HeaderLen())
 	}
-	if limit := up.mtu - (wire.EncapLen - wire.EthHeaderLen); int(d.Len) > limit {
+	if p.umem.Headroom(d.Addr) < headroom {
+		p.vnetDrop(w, vn, d, dropHeadroom)
+		return pmd.Desc{}, false
+	}
+	if limit := maxInnerFrame(vn, up); int(d.Len) > limit {
 		// The underlay MTU shrank below what the device MTU was sized
 		// for.
 		p.tooBig(w, cfg, vn, d, limit-wire.EthHeaderLen)
-		return false
+		return pmd.Desc{}, false
 	}
 	if up.ports[p.worker] < 0 {
 		p.vnetDrop(w, vn, d, dropNoPort)
-		return false
+		return pmd.Desc{}, false
 	}
 	frame := p.umem.Frame(d)
 	o := wire.Outer{
@@ -123,18 +154,52 @@ func (p *pipeline) encapsulate(w *pmd.Worker, cfg *config, vn *vnet, up *underla
 		Vnet:         vn.id,
 	}
 	wire.PutVUDP(p.umem.Bytes(d.Addr-wire.EncapLen, wire.EncapLen), &o, len(frame))
+	out := pmd.Desc{Addr: d.Addr - wire.EncapLen, Len: d.Len + wire.EncapLen}
+	if vn.mode != 0 {
+		var ok bool
+		if out, ok = p.seal(w, vn, up, out); !ok {
+			return pmd.Desc{}, false
+		}
+	}
 	st := &vn.stats[p.worker]
 	st.txFrames.inc()
 	st.txBytes.add(uint64(len(frame)))
-	return true
+	return out, true
+}
+
+// seal protects the plain packet in frame d (Ethernet header, IPv4
+// header without options, payload) in ESP with the SA of this worker for
+// vn on port up. The Ethernet and IPv4 headers move towards the start of
+// the frame to make room for the ESP header, and the trailer and ICV go
+// into the tailroom. It returns the sealed packet, or releases the frame
+// and returns false.
+func (p *pipeline) seal(w *pmd.Worker, vn *vnet, up *underlayPort, d pmd.Desc) (pmd.Desc, bool) {
+	h := uint32(vn.mode.HeaderLen())
+	const l3 = wire.EthHeaderLen + wire.IPv4HeaderLen
+	if p.umem.Headroom(d.Addr) < h || p.umem.Tailroom(d.Addr, d.Len) < esp.MaxTrailerLen {
+		p.vnetDrop(w, vn, d, dropHeadroom)
+		return pmd.Desc{}, false
+	}
+	b := p.umem.Bytes(d.Addr-uint64(h), d.Len+h+esp.MaxTrailerLen)
+	copy(b[:l3], b[h:h+l3])
+	n, err := vn.senders[p.worker][up.index].Seal(b[wire.EthHeaderLen:])
+	if err != nil {
+		p.vnetDrop(w, vn, d, dropSealFailed)
+		return pmd.Desc{}, false
+	}
+	st := &vn.stats[p.worker]
+	st.sealed.inc()
+	return pmd.Desc{Addr: d.Addr - uint64(h), Len: uint32(wire.EthHeaderLen + n)}, true
 }
 
 // toGroup sends a complete group packet built for the first underlay
-// port: copies go out of the other underlay ports, with their own source
-// addresses, and to the peers.
-func (p *pipeline) toGroup(w *pmd.Worker, cfg *config, d pmd.Desc) {
+// port to the peers and out of that port. With copyToPorts the other
+// underlay ports send copies with their own source addresses; a packet
+// sealed in ESP cannot be copied that way, and its sender seals one for
+// each port instead.
+func (p *pipeline) toGroup(w *pmd.Worker, cfg *config, d pmd.Desc, copyToPorts bool) {
 	frame := p.umem.Frame(d)
-	for i := 1; i < len(cfg.underlay); i++ {
+	for i := 1; copyToPorts && i < len(cfg.underlay); i++ {
 		up := cfg.underlay[i]
 		if up.ports[p.worker] < 0 {
 			continue

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 	"github.com/vnet-xdp/vnet/pmd/xdpprog"
@@ -129,6 +130,10 @@ type Engine struct {
 	indices  *indexAllocator
 	limits   Limits
 
+	// sad holds the inbound ESP security associations of every secure
+	// vnet; each worker opens packets through an Opener of it.
+	sad *esp.SAD
+
 	resolveQ *ring.MPSC[[4]byte]
 	// resolveWake tells the next hop resolver that resolveQ has work;
 	// workers send to it without blocking.
@@ -165,6 +170,7 @@ func New(c Config) (*Engine, error) {
 		log:         c.Logger,
 		vnets:       make(map[wire.VnetID]*vnetState),
 		limits:      c.Limits,
+		sad:         esp.NewSAD(esp.Config{}),
 		resolveQ:    q,
 		resolveWake: make(chan struct{}, 1),
 		start:       time.Now(),
@@ -459,6 +465,7 @@ func (e *Engine) Close() error {
 		if err := ew.w.Close(); err != nil {
 			errs = append(errs, err)
 		}
+		ew.pipe.opener.Close()
 	}
 	for _, us := range e.underlay {
 		us.leave()

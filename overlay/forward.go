@@ -131,6 +131,10 @@ func (p *pipeline) forwarded(w *pmd.Worker, cfg *config, up *underlayPort, d pmd
 		p.drop(w, d, dropNotFromPeer)
 		return
 	}
+	if inner := msg[wire.MsgHeaderLen:]; len(inner) >= wire.IPv4HeaderLen && inner[9] == wire.ProtoESP {
+		p.forwardedESP(w, cfg, up, d, ethSrc, src, off+wire.MsgHeaderLen, inner)
+		return
+	}
 	f, ok := wire.ParseForward(msg[wire.MsgHeaderLen:])
 	if !ok {
 		p.malformed(w, d, wire.ReasonForward)
@@ -144,29 +148,61 @@ func (p *pipeline) forwarded(w *pmd.Worker, cfg *config, up *underlayPort, d pmd
 	if origin == ([4]byte{}) {
 		origin = src
 	}
-	if cfg.isLocal(origin) {
-		p.drop(w, d, dropOwnTraffic)
-		return
-	}
-	if p.dups.seen(fingerprint(origin, f.InnerMsg()), p.nowNano) {
-		p.drop(w, d, dropDuplicate)
+	if !p.firstCopy(w, cfg, d, origin, f.InnerMsg()) {
 		return
 	}
 	if dst := f.InnerDst(); dst[0]&0xf0 == 0xe0 {
-		p.resendLocal(w, cfg, origin, f.InnerUDP())
+		p.resendLocal(w, cfg, origin, wire.ProtoUDP, f.InnerUDP())
 	}
 	inner := wire.MsgHeaderLen + f.InnerHeaderLen() + wire.UDPHeaderLen
-	p.message(w, cfg, up, d, ethSrc, origin, off+inner, msg[inner:], true)
+	p.message(w, cfg, up, d, ethSrc, origin, off+inner, msg[inner:], true, nil)
+}
+
+// forwardedESP handles a peer's copy of a secure vnet's group packet:
+// the originator's ESP packet, whole. The copy is re-sent to the local
+// group before it is opened, because opening decrypts it in place.
+func (p *pipeline) forwardedESP(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc, ethSrc wire.MAC, peer [4]byte, ipOff int, pkt []byte) {
+	ip, ok := wire.ParseIPv4(pkt)
+	if !ok || ip.IsFragment() {
+		p.malformed(w, d, wire.ReasonForward)
+		return
+	}
+	p.stats.forwardedIn.inc()
+	cfg.countPeerRx(peer)
+	origin := ip.Src()
+	if !p.firstCopy(w, cfg, d, origin, ip.Payload()) {
+		return
+	}
+	if dst := ip.Dst(); dst[0]&0xf0 == 0xe0 {
+		p.resendLocal(w, cfg, origin, wire.ProtoESP, ip.Payload())
+	}
+	p.openESP(w, cfg, up, d, ethSrc, ipOff, ip, true)
+}
+
+// firstCopy reports whether a peer's copy of a group packet with body
+// from origin is new. It drops copies of this host's own packets and
+// copies seen within the duplicate window.
+func (p *pipeline) firstCopy(w *pmd.Worker, cfg *config, d pmd.Desc, origin [4]byte, body []byte) bool {
+	if cfg.isLocal(origin) {
+		p.drop(w, d, dropOwnTraffic)
+		return false
+	}
+	if p.dups.seen(fingerprint(origin, body), p.nowNano) {
+		p.drop(w, d, dropDuplicate)
+		return false
+	}
+	return true
 }
 
 // resendLocal sends a relayed group packet to the group on every
 // underlay port, with the originator as the IPv4 source so that legacy
 // hosts learn the right address. The IPv4 header is rebuilt, because a
-// forwarder of the original may have sent a synthesised one, and the UDP
-// checksum is cleared, because the pseudo-header changed.
-func (p *pipeline) resendLocal(w *pmd.Worker, cfg *config, origin [4]byte, udp []byte) {
-	n := wire.EthHeaderLen + wire.IPv4HeaderLen + len(udp)
-	if len(udp) < wire.UDPHeaderLen || n > int(p.umem.MaxFrameLen(0)) {
+// forwarder of the original may have sent a synthesised one. A UDP
+// checksum is cleared, because the pseudo-header changed; ESP does not
+// cover the IPv4 header and goes unchanged.
+func (p *pipeline) resendLocal(w *pmd.Worker, cfg *config, origin [4]byte, proto uint8, payload []byte) {
+	n := wire.EthHeaderLen + wire.IPv4HeaderLen + len(payload)
+	if (proto == wire.ProtoUDP && len(payload) < wire.UDPHeaderLen) || n > int(p.umem.MaxFrameLen(0)) {
 		p.stats.drops[dropOversize].inc()
 		return
 	}
@@ -185,10 +221,12 @@ func (p *pipeline) resendLocal(w *pmd.Worker, cfg *config, origin [4]byte, udp [
 		eth.SetDst(cfg.groupMAC)
 		eth.SetSrc(up.mac)
 		eth.SetEtherType(wire.EtherTypeIPv4)
-		putIPv4(b[wire.EthHeaderLen:], origin, cfg.group, wire.ProtoUDP, cfg.groupTTL, p.nextID(), len(udp))
+		putIPv4(b[wire.EthHeaderLen:], origin, cfg.group, proto, cfg.groupTTL, p.nextID(), len(payload))
 		u := b[wire.EthHeaderLen+wire.IPv4HeaderLen:]
-		copy(u, udp)
-		u[6], u[7] = 0, 0
+		copy(u, payload)
+		if proto == wire.ProtoUDP {
+			u[6], u[7] = 0, 0
+		}
 		p.stats.resent.inc()
 		p.transmitIPv4(w, cfg, up, c)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 )
@@ -86,6 +87,22 @@ func (e *Engine) Varp() VarpInfo {
 	return info
 }
 
+// ESPKeys returns the current SAs of a secure vnet, its own senders' and
+// those it received from, in the format of Wireshark's esp_sa file. The
+// lines contain keys: show them only to the administrator.
+func (e *Engine) ESPKeys(id wire.VnetID) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	vs, ok := e.vnets[id]
+	if !ok {
+		return nil, fmt.Errorf("vnet %s: %w", id, ErrNotFound)
+	}
+	if vs.vn.key == nil {
+		return nil, fmt.Errorf("vnet %s has security none and no keys: %w", id, ErrInvalid)
+	}
+	return esp.AppendESPSA(nil, vs.vn.key, e.sad), nil
+}
+
 // Peers lists the peers.
 func (e *Engine) Peers() []PeerInfo {
 	e.mu.Lock()
@@ -135,6 +152,10 @@ func (e *Engine) Stats() []CounterSet {
 	set.add("reassembly_failed", dp.reassemblyFailed.load())
 	set.add("fragments_out", dp.fragmentsOut.load())
 	set.add("resolve_requests", dp.resolveRequests.load())
+	set.add("esp_opened", dp.esp[esp.ReasonNone].load())
+	for r := esp.Reason(1); r < esp.NumReasons; r++ {
+		set.add("esp_rejected_"+r.String(), dp.esp[r].load())
+	}
 	var varpEntries, vifEntries, evicted uint64
 	for _, vs := range e.vnets {
 		varpEntries += uint64(vs.vn.varp.count())
@@ -185,6 +206,8 @@ func (e *Engine) Stats() []CounterSet {
 		vset.add("moved", sum.moved.load())
 		vset.add("too_big", sum.tooBig.load())
 		vset.add("fragmented", sum.fragmented.load())
+		vset.add("esp_sealed", sum.sealed.load())
+		vset.add("esp_opened", sum.opened.load())
 		vset.add("varp_entries", uint64(vn.varp.count()))
 		vset.add("vif_entries", uint64(vn.vifs.count()))
 		for r := range sum.drops {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 )
@@ -25,6 +26,8 @@ type metrics struct {
 	workerBusy, workerLoops, workerFree, workerMaxLoop *prometheus.Desc
 
 	xdpDecisions, peerPackets, nextHops *prometheus.Desc
+
+	espPackets *prometheus.Desc
 }
 
 // Collector returns a Prometheus collector of the engine's counters.
@@ -63,6 +66,7 @@ func (e *Engine) Collector() prometheus.Collector {
 		xdpDecisions: d("xdp_frames_total", "Frames the XDP program steered to AF_XDP (steered) or passed to the kernel, by reason.", "decision"),
 		peerPackets:  d("peer_packets_total", "Copies of group traffic sent to (tx) and received from (rx) a peer.", "peer", "direction"),
 		nextHops:     d("next_hops", "Underlay destinations whose next hop Ethernet address is known."),
+		espPackets:   d("esp_received_packets_total", "ESP packets of secure vnets received: opened (result ok) or rejected, by reason (auth for authentication failures, replay for replays).", "result"),
 	}
 }
 
@@ -101,6 +105,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			{"flooded", &sum.flooded}, {"unicast", &sum.unicast}, {"unresolved", &sum.unresolved},
 			{"learned", &sum.learned}, {"announced", &sum.announced}, {"moved", &sum.moved},
 			{"too_big", &sum.tooBig}, {"fragmented", &sum.fragmented},
+			{"esp_sealed", &sum.sealed}, {"esp_opened", &sum.opened},
 		} {
 			count(m.vnetEvents, ev.c.load(), v, dev, ev.name)
 		}
@@ -136,6 +141,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	count(m.forwarding, dp.reassembled.load(), "reassembled")
 	count(m.forwarding, dp.reassemblyFailed.load(), "reassembly_failed")
 	count(m.forwarding, dp.fragmentsOut.load(), "fragment_sent")
+	count(m.espPackets, dp.esp[esp.ReasonNone].load(), "ok")
+	for r := esp.Reason(1); r < esp.NumReasons; r++ {
+		count(m.espPackets, dp.esp[r].load(), r.String())
+	}
 
 	for _, ew := range e.workers {
 		w, cpu := strconv.Itoa(ew.w.ID()), strconv.Itoa(ew.cpu)

@@ -3,6 +3,7 @@ package overlay
 import (
 	"time"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 )
@@ -28,6 +29,8 @@ type pipeline struct {
 	pending   pendingQueues
 	dups      dupCache
 	frags     reassembler
+	// opener opens the ESP packets of secure vnets.
+	opener *esp.Opener
 }
 
 type requestedHop struct {
@@ -36,7 +39,7 @@ type requestedHop struct {
 }
 
 func newPipeline(e *Engine, worker int, u *pmd.Umem) *pipeline {
-	p := &pipeline{eng: e, worker: worker, umem: u, stats: &workerStats{}}
+	p := &pipeline{eng: e, worker: worker, umem: u, stats: &workerStats{}, opener: e.sad.NewOpener()}
 	p.pending.init()
 	return p
 }
@@ -74,6 +77,7 @@ func (p *pipeline) Process(w *pmd.Worker, in pmd.PortID, frames []pmd.Desc) {
 func (p *pipeline) Tick(w *pmd.Worker, now time.Time) {
 	p.now = p.eng.clock(now)
 	p.nowNano = p.eng.nanos(now)
+	p.opener.Tick(now)
 	cfg := p.eng.cfg.Load()
 	p.serviceResolution(w, cfg)
 	p.frags.expire(p, w)
@@ -127,7 +131,15 @@ func (p *pipeline) fromUnderlay(w *pmd.Worker, cfg *config, up *underlayPort, d 
 		return
 	}
 	off := wire.EthHeaderLen + ip.HeaderLen()
-	switch ip.Protocol() {
+	proto := ip.Protocol()
+	if dst == cfg.group && len(cfg.peers) > 0 && (proto == wire.ProtoUDP || proto == wire.ProtoESP) {
+		// This host relays the group to its peers.
+		if !p.relayToPeers(w, cfg, frame[:wire.EthHeaderLen+ip.TotalLen()], src, ip.Payload()) {
+			p.drop(w, d, dropDuplicate)
+			return
+		}
+	}
+	switch proto {
 	case wire.ProtoUDP:
 		udp, ok := wire.ParseUDP(ip.Payload())
 		if !ok {
@@ -138,25 +150,80 @@ func (p *pipeline) fromUnderlay(w *pmd.Worker, cfg *config, up *underlayPort, d 
 			p.drop(w, d, dropNotVnet)
 			return
 		}
-		if dst == cfg.group && len(cfg.peers) > 0 {
-			// This host relays the group to its peers.
-			if !p.relayToPeers(w, cfg, frame[:wire.EthHeaderLen+ip.TotalLen()], src, udp.Payload()) {
-				p.drop(w, d, dropDuplicate)
-				return
-			}
-		}
-		p.message(w, cfg, up, d, eth.Src(), src, off+wire.UDPHeaderLen, udp.Payload(), false)
+		p.message(w, cfg, up, d, eth.Src(), src, off+wire.UDPHeaderLen, udp.Payload(), false, nil)
 	case wire.ProtoEtherIP:
-		p.etherIP(w, cfg, d, src, off, ip.Payload())
+		p.etherIP(w, cfg, d, src, off, ip.Payload(), nil)
+	case wire.ProtoESP:
+		p.openESP(w, cfg, up, d, eth.Src(), wire.EthHeaderLen, ip, false)
 	default:
 		p.drop(w, d, dropNotVnet)
 	}
 }
 
+// openESP opens the ESP packet whose IPv4 header starts ipOff bytes into
+// frame d, and handles its payload as the vnet of its SA. The SA binds
+// the packet's IPv4 source, which learning then uses: the outer source,
+// or the originator of a copy that a peer relayed.
+func (p *pipeline) openESP(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc, ethSrc wire.MAC, ipOff int, pkt []byte, forwarded bool) {
+	res := p.opener.Open(pkt)
+	p.stats.esp[res.Reason].inc()
+	if res.Reason != esp.ReasonNone {
+		p.drop(w, d, dropESP)
+		return
+	}
+	vn := cfg.vnets[res.Vnet]
+	if vn == nil || vn.mode != res.Mode {
+		// The SA outlived its vnet by a batch, or the vnet was made
+		// again with another level.
+		p.drop(w, d, dropUnknownVnet)
+		return
+	}
+	vn.stats[p.worker].opened.inc()
+	src := wire.IPv4(pkt).Src()
+	payload := pkt[res.Offset : res.Offset+res.Length]
+	off := ipOff + res.Offset
+	switch res.NextHeader {
+	case wire.ProtoUDP:
+		udp, ok := wire.ParseUDP(payload)
+		if !ok {
+			p.malformed(w, d, wire.ReasonUDP)
+			return
+		}
+		if udp.DstPort() != wire.Port {
+			p.vnetDrop(w, vn, d, dropNotVnet)
+			return
+		}
+		p.message(w, cfg, up, d, ethSrc, src, off+wire.UDPHeaderLen, udp.Payload(), forwarded, vn)
+	case wire.ProtoEtherIP:
+		p.etherIP(w, cfg, d, src, off, payload, vn)
+	default:
+		p.malformed(w, d, wire.ReasonMsgID)
+	}
+}
+
+// checkSA applies the rules of secure vnets to a message for vn that
+// arrived in ESP with the SA of vnet sa, or in the clear when sa is nil.
+// A secure vnet accepts only its own SA's packets, and an SA's packet
+// names its own vnet. It reports whether the message may go on, and
+// drops it otherwise.
+func (p *pipeline) checkSA(w *pmd.Worker, vn, sa *vnet, d pmd.Desc) bool {
+	switch {
+	case sa != nil && sa != vn:
+		p.stats.esp[esp.ReasonWrongVnet].inc()
+		p.vnetDrop(w, sa, d, dropWrongVnet)
+		return false
+	case sa == nil && vn != nil && vn.mode != 0:
+		p.vnetDrop(w, vn, d, dropInsecure)
+		return false
+	}
+	return true
+}
+
 // message handles the UDP payload of a vnet message that starts off
 // bytes into the frame. src is the sender as learning should see it: the
-// outer source, or the originator of a forwarded copy.
-func (p *pipeline) message(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc, ethSrc wire.MAC, src [4]byte, off int, msg []byte, forwarded bool) {
+// outer source, or the originator of a forwarded copy. sa is the vnet
+// whose SA opened the message, nil for a message in the clear.
+func (p *pipeline) message(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc, ethSrc wire.MAC, src [4]byte, off int, msg []byte, forwarded bool, sa *vnet) {
 	id, _, ok := wire.ParseMsgHeader(msg)
 	if !ok {
 		p.malformed(w, d, wire.ReasonShort)
@@ -164,11 +231,11 @@ func (p *pipeline) message(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.D
 	}
 	switch id {
 	case wire.MsgVUDP:
-		p.etherIP(w, cfg, d, src, off+wire.MsgHeaderLen, msg[wire.MsgHeaderLen:])
+		p.etherIP(w, cfg, d, src, off+wire.MsgHeaderLen, msg[wire.MsgHeaderLen:], sa)
 	case wire.MsgVARP:
-		p.varp(w, cfg, up, d, ethSrc, src, msg, forwarded)
+		p.varp(w, cfg, up, d, ethSrc, src, msg, forwarded, sa)
 	case wire.MsgVFWD:
-		if forwarded {
+		if forwarded || sa != nil {
 			// Forwarders never put a copy inside a copy.
 			p.malformed(w, d, wire.ReasonForward)
 			return
@@ -181,7 +248,7 @@ func (p *pipeline) message(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.D
 
 // etherIP delivers the frame inside an EtherIP header at off to its vnet
 // and learns where its source lives.
-func (p *pipeline) etherIP(w *pmd.Worker, cfg *config, d pmd.Desc, src [4]byte, off int, b []byte) {
+func (p *pipeline) etherIP(w *pmd.Worker, cfg *config, d pmd.Desc, src [4]byte, off int, b []byte, sa *vnet) {
 	e, ok := wire.ParseEtherIP(b)
 	if !ok {
 		if len(b) >= 2 && b[1]>>4 != wire.EtherIPVersion {
@@ -192,6 +259,9 @@ func (p *pipeline) etherIP(w *pmd.Worker, cfg *config, d pmd.Desc, src [4]byte, 
 		return
 	}
 	vn := cfg.vnets[e.Vnet()]
+	if !p.checkSA(w, vn, sa, d) {
+		return
+	}
 	if vn == nil {
 		p.drop(w, d, dropUnknownVnet)
 		return

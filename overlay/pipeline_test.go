@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vnet-xdp/vnet/internal/pcapfile"
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 	"github.com/vnet-xdp/vnet/ring"
@@ -45,11 +46,19 @@ func smallRings() pmd.RingConfig { return pmd.RingConfig{Fill: 256, Completion: 
 
 func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 	t.Helper()
+	return newTestBedAt(t, localAddr, localMAC, ids...)
+}
+
+// newTestBedAt is newTestBed for a host with another underlay address
+// and MAC, to test two hosts against each other.
+func newTestBedAt(t *testing.T, addr [4]byte, mac wire.MAC, ids ...wire.VnetID) *testBed {
+	t.Helper()
 	q, err := ring.NewMPSC[[4]byte](64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &Engine{
+		sad:         esp.NewSAD(esp.Config{}),
 		log:         zap.NewNop(),
 		resolveWake: make(chan struct{}, 1),
 		resolveQ:    q,
@@ -81,7 +90,7 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		t.Fatal(err)
 	}
 	tb.underlay = k
-	up := &underlayPort{name: "u0", ifindex: 2, mac: localMAC, addr: localAddr, prefix: netip.MustParsePrefix("198.18.0.0/24"),
+	up := &underlayPort{index: 0, name: "u0", ifindex: 2, mac: mac, addr: addr, prefix: netip.MustParsePrefix("198.18.0.0/24"),
 		mtu: 1500, ports: []pmd.PortID{p.ID()}}
 	group := wire.DefaultGroup.As4()
 	cfg := &config{
@@ -89,7 +98,7 @@ func newTestBed(t *testing.T, ids ...wire.VnetID) *testBed {
 		groupMAC: wire.MulticastMAC(group),
 		groupTTL: 1,
 		underlay: []*underlayPort{up},
-		local:    [][4]byte{localAddr},
+		local:    [][4]byte{addr},
 		vnets:    map[wire.VnetID]*vnet{},
 		nextHops: map[[4]byte]nextHop{},
 		bindings: make([][]binding, 1),

@@ -2,6 +2,8 @@ package overlay
 
 import (
 	"sync/atomic"
+
+	"github.com/vnet-xdp/vnet/overlay/esp"
 )
 
 // counter has one writer, a worker, and any number of readers.
@@ -35,6 +37,10 @@ const (
 	dropVarpQueueFull                   // the oldest frame waiting for a VARP reply, pushed out
 	dropVarpFailed                      // a frame to a MAC that VARP could not resolve
 	dropDuplicate                       // a group packet seen within the duplicate window
+	dropSealFailed                      // sealing in ESP failed
+	dropInsecure                        // a plain frame, VARP message or copy for a secure vnet
+	dropWrongVnet                       // an ESP payload that names another vnet than its SA
+	dropESP                             // an ESP packet that did not open; esp counts why
 	dropReasons
 )
 
@@ -59,6 +65,10 @@ var dropNames = [dropReasons]string{
 	dropVarpQueueFull: "varp_queue_full",
 	dropVarpFailed:    "varp_failed",
 	dropDuplicate:     "duplicate",
+	dropSealFailed:    "seal_failed",
+	dropInsecure:      "insecure",
+	dropWrongVnet:     "wrong_vnet",
+	dropESP:           "esp",
 }
 
 func (r dropReason) String() string { return dropNames[r] }
@@ -77,6 +87,9 @@ type workerStats struct {
 	reassembled, reassemblyFailed     counter
 	fragmentsOut                      counter
 	resolveRequests                   counter
+	// esp counts ESP packets rejected, by esp.Reason; esp[0] counts
+	// those opened.
+	esp [esp.NumReasons]counter
 }
 
 // vnetStats are one worker's counters for one vnet.
@@ -100,7 +113,9 @@ type vnetStats struct {
 	// tooBig counts ICMP "too big" replies; fragmented the fragments
 	// made of inner packets without DF.
 	tooBig, fragmented counter
-	drops              [dropReasons]counter
+	// sealed and opened count ESP packets of a secure vnet.
+	sealed, opened counter
+	drops          [dropReasons]counter
 }
 
 // addFrom adds the counters of o to s. Summing one worker's counters
@@ -122,6 +137,9 @@ func (s *workerStats) addFrom(o *workerStats) {
 	} {
 		c.sum.add(c.v.load())
 	}
+	for i := range s.esp {
+		s.esp[i].add(o.esp[i].load())
+	}
 }
 
 // addFrom adds the counters of o to s.
@@ -132,6 +150,7 @@ func (s *vnetStats) addFrom(o *vnetStats) {
 		{&s.flooded, &o.flooded}, {&s.unicast, &o.unicast}, {&s.unresolved, &o.unresolved},
 		{&s.learned, &o.learned}, {&s.announced, &o.announced}, {&s.moved, &o.moved},
 		{&s.tooBig, &o.tooBig}, {&s.fragmented, &o.fragmented},
+		{&s.sealed, &o.sealed}, {&s.opened, &o.opened},
 	} {
 		c.sum.add(c.v.load())
 	}

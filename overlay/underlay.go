@@ -56,6 +56,7 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 		queues = n
 	}
 	up := &underlayPort{
+		index:   i,
 		name:    name,
 		ifindex: attrs.Index,
 		mac:     wire.MAC(attrs.HardwareAddr),
@@ -123,14 +124,7 @@ func (us *underlayState) activate(e *Engine) error {
 			}
 		}
 	}
-	err = e.prog.SetPort(us.port.ifindex, xdpprog.Port{
-		Kind:    xdpprog.KindUnderlay,
-		Base:    slot,
-		Queues:  uint32(us.queues),
-		Flags:   xdpprog.FlagEtherIP | xdpprog.FlagFragments,
-		UDPPort: wire.Port,
-	})
-	if err != nil {
+	if err := us.setPort(e, false); err != nil {
 		return err
 	}
 	a, err := e.prog.Attach(us.port.ifindex, e.conf.XDPMode)
@@ -140,6 +134,22 @@ func (us *underlayState) activate(e *Engine) error {
 	us.attach = a
 	e.log.Info("XDP program attached", zap.String("interface", us.port.name), zap.Stringer("xdp_mode", a.Mode()))
 	return us.join(e, e.cfg.Load().group)
+}
+
+// setPort writes the interface's entry in the XDP program's ports map.
+// ESP is steered to the dataplane only when esp is set.
+func (us *underlayState) setPort(e *Engine, esp bool) error {
+	flags := xdpprog.FlagEtherIP | xdpprog.FlagFragments
+	if esp {
+		flags |= xdpprog.FlagESP
+	}
+	return e.prog.SetPort(us.port.ifindex, xdpprog.Port{
+		Kind:    xdpprog.KindUnderlay,
+		Base:    us.slot,
+		Queues:  uint32(us.queues),
+		Flags:   flags,
+		UDPPort: wire.Port,
+	})
 }
 
 // join makes the kernel a member of the group on this interface, so that

@@ -80,13 +80,16 @@ func (p *pipeline) seenLocal(w *pmd.Worker, cfg *config, vn *vnet, mac wire.MAC)
 
 // varp replies to a request for a local MAC with an announce, and
 // records announces.
-func (p *pipeline) varp(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc, ethSrc wire.MAC, src [4]byte, msg []byte, forwarded bool) {
+func (p *pipeline) varp(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Desc, ethSrc wire.MAC, src [4]byte, msg []byte, forwarded bool, sa *vnet) {
 	v, ok := wire.ParseVarp(msg)
 	if !ok {
 		p.malformed(w, d, wire.ReasonVarp)
 		return
 	}
 	vn := cfg.vnets[v.Vnet()]
+	if !p.checkSA(w, vn, sa, d) {
+		return
+	}
 	switch v.Opcode() {
 	case wire.VarpRequest:
 		p.stats.varpRequestsIn.inc()
@@ -152,39 +155,64 @@ func (p *pipeline) reply(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.Des
 		Vnet:    vn.id,
 	}
 	n := wire.PutVarpPacket(p.umem.Bytes(d.Addr, wire.VarpPacketLen), &o, wire.VarpAnnounce, mac, up.addr)
+	out := pmd.Desc{Addr: d.Addr, Len: uint32(n)}
+	if vn.mode != 0 {
+		var sealed bool
+		if out, sealed = p.seal(w, vn, up, out); !sealed {
+			return
+		}
+	}
 	p.stats.varpRepliesOut.inc()
-	p.toUnderlay(w, cfg, up, pmd.Desc{Addr: d.Addr, Len: uint32(n)})
+	p.toUnderlay(w, cfg, up, out)
 }
 
 // sendVarp sends a request for, or an announce of, mac on vn to the
-// group on every underlay port and to the peers.
+// group on every underlay port and to the peers. The message of a secure
+// vnet is sealed in ESP, once for each port, since the SA is bound to
+// the port's address.
 func (p *pipeline) sendVarp(w *pmd.Worker, cfg *config, vn *vnet, op uint16, mac wire.MAC) {
-	if len(cfg.underlay) == 0 {
-		return
+	ports := cfg.underlay
+	if vn.mode == 0 && len(ports) > 1 {
+		// toGroup copies the plain message to the other ports.
+		ports = ports[:1]
 	}
-	up := cfg.underlay[0]
-	addr, ok := p.umem.Alloc()
-	if !ok {
-		p.stats.drops[dropNoMemory].inc()
-		return
+	for _, up := range ports {
+		if up.ports[p.worker] < 0 {
+			continue
+		}
+		addr, ok := p.umem.Alloc()
+		if !ok {
+			p.stats.drops[dropNoMemory].inc()
+			return
+		}
+		o := wire.Outer{
+			EthDst:  cfg.groupMAC,
+			EthSrc:  up.mac,
+			Src:     up.addr,
+			Dst:     cfg.group,
+			TTL:     cfg.groupTTL,
+			ID:      p.nextID(),
+			SrcPort: wire.Port,
+			Vnet:    vn.id,
+		}
+		n := wire.PutVarpPacket(p.umem.Bytes(addr, wire.VarpPacketLen), &o, op, mac, up.addr)
+		d := pmd.Desc{Addr: addr, Len: uint32(n)}
+		if vn.mode != 0 {
+			if d, ok = p.seal(w, vn, up, d); !ok {
+				continue
+			}
+		}
+		if op == wire.VarpRequest {
+			p.stats.varpRequestsOut.inc()
+		} else {
+			p.stats.varpAnnouncesOut.inc()
+		}
+		if up.index == 0 {
+			p.toGroup(w, cfg, d, vn.mode == 0)
+		} else {
+			p.toUnderlay(w, cfg, up, d)
+		}
 	}
-	o := wire.Outer{
-		EthDst:  cfg.groupMAC,
-		EthSrc:  up.mac,
-		Src:     up.addr,
-		Dst:     cfg.group,
-		TTL:     cfg.groupTTL,
-		ID:      p.nextID(),
-		SrcPort: wire.Port,
-		Vnet:    vn.id,
-	}
-	n := wire.PutVarpPacket(p.umem.Bytes(addr, wire.VarpPacketLen), &o, op, mac, up.addr)
-	if op == wire.VarpRequest {
-		p.stats.varpRequestsOut.inc()
-	} else {
-		p.stats.varpAnnouncesOut.inc()
-	}
-	p.toGroup(w, cfg, pmd.Desc{Addr: addr, Len: uint32(n)})
 }
 
 // pendingKey names a MAC being resolved on one vnet. The vnet pointer

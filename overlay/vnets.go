@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 	"github.com/vnet-xdp/vnet/pmd/xdpprog"
@@ -53,15 +54,35 @@ type vnetState struct {
 }
 
 // vnetMTU returns the MTU of a vnet device: the largest inner IP packet
-// whose VUDP packet fits the smallest underlay MTU, and at most 1500.
-func (e *Engine) vnetMTU() int {
+// whose VUDP packet, sealed in ESP for a secure vnet, fits the smallest
+// underlay MTU, and at most 1500.
+func (e *Engine) vnetMTU(mode esp.Mode) int {
 	mtu := 1500
 	for _, us := range e.underlay {
-		if m := us.port.mtu - wire.EncapLen; m < mtu {
+		m := us.port.mtu - wire.EncapLen
+		if mode != 0 {
+			// After the outer IPv4 header: UDP, the message header,
+			// EtherIP and the inner Ethernet header precede the inner
+			// packet.
+			const before = wire.EncapLen - wire.EthHeaderLen - wire.IPv4HeaderLen + wire.EthHeaderLen
+			m = mode.MaxPayload(us.port.mtu-wire.IPv4HeaderLen) - before
+		}
+		if m < mtu {
 			mtu = m
 		}
 	}
 	return mtu
+}
+
+// espMode maps a security level to its ESP mode.
+func espMode(s Security) esp.Mode {
+	switch s {
+	case SecurityAuth:
+		return esp.ModeAuth
+	case SecurityConf:
+		return esp.ModeConf
+	}
+	return 0
 }
 
 // AddVnet creates a vnet and its devices: a veth pair whose end named
@@ -78,8 +99,13 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 	}
 	switch c.Security {
 	case SecurityNone:
+		if len(c.Key) > 0 {
+			return fmt.Errorf("vnet %s: %w (a key needs security auth or conf)", c.ID, ErrInvalid)
+		}
 	case SecurityAuth, SecurityConf:
-		return fmt.Errorf("vnet %s: security %s: %w (ESP is not available yet; use security none)", c.ID, c.Security, ErrUnsupported)
+		if len(c.Key) != 16 && len(c.Key) != 32 {
+			return fmt.Errorf("vnet %s: security %s needs a key of 16 or 32 bytes: %w (give one with (key HEX))", c.ID, c.Security, ErrInvalid)
+		}
 	default:
 		return fmt.Errorf("vnet %s: security %d: %w", c.ID, c.Security, ErrInvalid)
 	}
@@ -106,7 +132,8 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 	if !ok {
 		return fmt.Errorf("vnet %s: %w (all %d vnet indices are in use)", c.ID, ErrInvalid, maxVnets)
 	}
-	mtu := e.vnetMTU()
+	mode := espMode(c.Security)
+	mtu := e.vnetMTU(mode)
 	vn := &vnet{
 		id:       c.ID,
 		index:    index,
@@ -120,8 +147,15 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 		varp:     newMacTable(e.limits.MaxVarpEntries),
 		vifs:     newMacTable(e.limits.MaxVifs),
 		limiters: make([]vnetLimiters, len(e.workers)),
+		mode:     mode,
 	}
 	vs := &vnetState{vn: vn, queues: len(e.workers)}
+	if mode != 0 {
+		if err := e.addKey(vn, c.Key); err != nil {
+			e.indices.release(index)
+			return err
+		}
+	}
 	if err := e.createVnet(vs); err != nil {
 		if rerr := e.removeVnet(vs); rerr != nil {
 			e.log.Error("clean up after failed vnet.add", zap.Stringer("vnet", c.ID), zap.Error(rerr))
@@ -129,7 +163,10 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 		return err
 	}
 	e.vnets[c.ID] = vs
-	e.log.Info("vnet added", zap.Stringer("vnet", c.ID), zap.String("device", vn.device),
+	if mode != 0 {
+		e.updateSteering()
+	}
+	e.log.Info("vnet added", zap.Stringer("vnet", c.ID), zap.Stringer("security", c.Security), zap.String("device", vn.device),
 		zap.String("dataplane_device", vn.dpDevice), zap.Int("mtu", mtu), zap.Stringer("xdp_mode", vs.attach.Mode()))
 	return nil
 }
@@ -315,6 +352,10 @@ func (e *Engine) DeleteVnet(id wire.VnetID) error {
 func (e *Engine) removeVnet(vs *vnetState) error {
 	vn := vs.vn
 	var errs []error
+	if vn.key != nil {
+		// Stop accepting the vnet's packets at once.
+		e.sad.Remove(vn.key)
+	}
 	if vs.attach != nil {
 		if err := vs.attach.Close(); err != nil {
 			errs = append(errs, err)
@@ -363,7 +404,61 @@ func (e *Engine) removeVnet(vs *vnetState) error {
 	// The vnet's tables go with it; workers hold frames queued for its
 	// destinations until their next tick drops them.
 	e.indices.release(vn.index)
+	if vn.key != nil {
+		// No worker uses the vnet any more, so its keys can be zeroed.
+		for _, row := range vn.senders {
+			for _, s := range row {
+				s.Close()
+			}
+		}
+		vn.key.Close()
+		vn.key = nil
+		e.updateSteering()
+	}
 	return errors.Join(errs...)
+}
+
+// addKey derives the keys of a secure vnet, makes a sender for each
+// worker and underlay port, and registers the inbound SAs.
+func (e *Engine) addKey(vn *vnet, psk []byte) error {
+	key, err := esp.NewKey(vn.id, vn.mode, psk)
+	if err != nil {
+		return fmt.Errorf("vnet %s: %w: %w", vn.id, ErrInvalid, err)
+	}
+	vn.senders = make([][]*esp.Sender, len(e.workers))
+	for wi := range e.workers {
+		for _, us := range e.underlay {
+			s, err := key.NewSender(us.port.addr)
+			if err != nil {
+				key.Close()
+				return fmt.Errorf("vnet %s: create ESP sender: %w", vn.id, err)
+			}
+			vn.senders[wi] = append(vn.senders[wi], s)
+		}
+	}
+	if err := e.sad.Add(key); err != nil {
+		key.Close()
+		return fmt.Errorf("vnet %s: %w", vn.id, err)
+	}
+	vn.key = key
+	return nil
+}
+
+// updateSteering has the XDP program steer ESP to the dataplane while a
+// secure vnet exists, and leave it to the kernel's IPsec otherwise. The
+// caller holds e.mu.
+func (e *Engine) updateSteering() {
+	secure := false
+	for _, vs := range e.vnets {
+		if vs.vn.mode != 0 && vs.vn.key != nil {
+			secure = true
+		}
+	}
+	for _, us := range e.underlay {
+		if err := us.setPort(e, secure); err != nil {
+			e.log.Error("update XDP steering", zap.String("interface", us.port.name), zap.Error(err))
+		}
+	}
 }
 
 // AddVif adds a local MAC address, for which this host replies to VARP
