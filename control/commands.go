@@ -22,7 +22,10 @@ type command struct {
 	// stream of bytes until the connection closes; the server runs them
 	// itself.
 	stream bool
-	run    func(ev *evaluator, a args, out []byte) ([]byte, *Error)
+	// rootOnly is set for commands whose output contains secrets: only a
+	// client running as root may run them.
+	rootOnly bool
+	run      func(ev *evaluator, a args, out []byte) ([]byte, *Error)
 }
 
 // commands maps each command head to its implementation.
@@ -71,6 +74,13 @@ var commands = map[string]command{
 		fields: []string{"entries", "vifs", "learn_rate", "flood_rate"},
 		run:    (*evaluator).varpLimits,
 	},
+	"vnet.keys": {
+		usage:    "(vnet.keys (id ID))",
+		fields:   []string{"id"},
+		list:     true,
+		rootOnly: true,
+		run:      (*evaluator).vnetKeys,
+	},
 	"capture": {
 		usage:  "(capture (vnet ID) | (iface NAME) [(direction in|out|both)] [(count N)] [(duration SECONDS)] [(snaplen BYTES)])",
 		fields: []string{"vnet", "iface", "direction", "count", "duration", "snaplen"},
@@ -106,6 +116,8 @@ type evaluator struct {
 	// persist saves the state after every change, or is nil when the
 	// server has no state directory.
 	persist *persistence
+	// keys is the key directory, or nil when there is none.
+	keys *keyStore
 }
 
 // eval runs the command e and appends its output to out. It returns the

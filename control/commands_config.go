@@ -3,6 +3,7 @@ package control
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 
 	"github.com/vnet-xdp/vnet/overlay"
@@ -45,13 +46,13 @@ func (ev *evaluator) vnetAdd(a args, out []byte) ([]byte, *Error) {
 	if err != nil {
 		return out, err
 	}
-	if key != nil || keyFile != "" {
-		// TODO: pass the key to the dataplane once overlay.VnetConfig
-		// takes one. An inline key is then written with keyStore.save
-		// before the dataplane call, and the vnetRecord below refers to
-		// that file or to keyFile, so that the state never contains key
-		// material.
-		return out, &Error{Code: CodeUnsupported, Message: a.command + ": vnet keys are not supported by the dataplane yet (omit key and key-file)"}
+	defer func() { clear(key) }()
+	if cfg.Security != overlay.SecurityNone {
+		key, keyFile, err = ev.secureKey(a.command, id, key, keyFile)
+		if err != nil {
+			return out, err
+		}
+		cfg.Key = key
 	}
 
 	if derr := ev.dp.AddVnet(cfg); derr != nil {
@@ -88,6 +89,35 @@ func (a args) vnetKey(sec overlay.Security) ([]byte, string, *Error) {
 		return nil, "", invalidf("", "%s: %v", a.command, err)
 	}
 	return key, "", nil
+}
+
+// secureKey returns the key of a secure vnet and the key file the state
+// refers to. An inline key is saved to the key directory, so that the
+// state never contains key material; without a key directory it is used
+// but not saved, and the vnet does not survive a restart with it. With
+// neither key nor key-file, the key directory's file for the vnet is
+// used.
+func (ev *evaluator) secureKey(command string, id wire.VnetID, key []byte, keyFile string) ([]byte, string, *Error) {
+	switch {
+	case key != nil && ev.keys != nil:
+		name, err := ev.keys.save(id, key)
+		if err != nil {
+			return nil, "", &Error{Code: CodeIO, Message: fmt.Sprintf("%s: %v", command, err), Err: err}
+		}
+		return key, name, nil
+	case key != nil:
+		return key, "", nil
+	case ev.keys == nil:
+		return nil, "", invalidf("", "%s: a vnet with security auth or conf needs a key (give (key HEX) with 32 or 64 hex digits; vnetd has no key directory for key-file)", command)
+	}
+	if keyFile == "" {
+		keyFile = keyFileName(id)
+	}
+	loaded, err := ev.keys.load(keyFile)
+	if err != nil {
+		return nil, "", invalidf(keyFile, "%s: a vnet with security auth or conf needs a key: %v (give (key HEX), or put the key in hex in %s)", command, err, filepath.Join(ev.keys.dir, keyFile))
+	}
+	return loaded, keyFile, nil
 }
 
 // deviceOf returns the device name of vnet id as the dataplane lists it,

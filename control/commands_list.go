@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vnet-xdp/vnet/overlay"
@@ -30,6 +31,27 @@ func (ev *evaluator) vifList(_ args, out []byte) ([]byte, *Error) {
 
 func (ev *evaluator) varpList(_ args, out []byte) ([]byte, *Error) {
 	return appendVarpList(out, ev.dp.Varp()), nil
+}
+
+// vnetKeys prints one (esp_sa "LINE") per SA of a secure vnet, each
+// line a record of Wireshark's esp_sa file.
+func (ev *evaluator) vnetKeys(a args, out []byte) ([]byte, *Error) {
+	id, idText, err := a.vnetID("id")
+	if err != nil {
+		return out, err
+	}
+	lines, derr := ev.dp.ESPKeys(id)
+	if derr != nil {
+		return out, dataplaneError(derr, "list keys of vnet "+id.String(), "vnet "+id.String(), idText)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		if line == "" {
+			continue
+		}
+		out = AppendExpr(out, List(Atom("esp_sa"), Atom(line)))
+		out = append(out, '\n')
+	}
+	return out, nil
 }
 
 func (ev *evaluator) peerList(_ args, out []byte) ([]byte, *Error) {

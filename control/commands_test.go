@@ -65,12 +65,12 @@ func TestConfigCommands(t *testing.T) {
 		},
 		{
 			name:      "vnet.add with all fields in any order",
-			command:   "(vnet.add (security conf) (vnetif my-vn.1_x) (id 1:2:3:4:5:6:7:abcd))",
+			command:   "(vnet.add (security conf) (vnetif my-vn.1_x) (id 1:2:3:4:5:6:7:abcd) (key 00112233445566778899aabbccddeeff))",
 			wantCalls: []string{"AddVnet 0001:0002:0003:0004:0005:0006:0007:abcd my-vn.1_x conf"},
 		},
 		{
 			name:      "vnet.add with quoted values",
-			command:   `(vnet.add (id "15") (security 'auth'))`,
+			command:   `(vnet.add (id "15") (security 'auth') (key "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"))`,
 			wantCalls: []string{"AddVnet 0000:0000:0000:0000:0000:0000:0000:0015 vnif0015 auth"},
 		},
 		{
@@ -222,8 +222,8 @@ func TestCommandErrors(t *testing.T) {
 		{name: "security upper case", command: "(vnet.add (id 1500) (security NONE))", code: CodeInvalid, value: "NONE"},
 
 		// Keys. A key is never echoed in the message or the value.
-		{name: "key not supported yet", command: "(vnet.add (id 1500) (security conf) (key 00112233445566778899aabbccddeeff))", code: CodeUnsupported, message: "vnet keys are not supported by the dataplane yet"},
-		{name: "key file not supported yet", command: "(vnet.add (id 1500) (security auth) (key-file vnet1500.key))", code: CodeUnsupported, message: "omit key and key-file"},
+		{name: "secure without key", command: "(vnet.add (id 1500) (security conf))", code: CodeInvalid, message: "a vnet with security auth or conf needs a key (give (key HEX)"},
+		{name: "key file without key directory", command: "(vnet.add (id 1500) (security auth) (key-file vnet1500.key))", code: CodeInvalid, message: "vnetd has no key directory for key-file"},
 		{name: "key short", command: "(vnet.add (id 1500) (security conf) (key 0011))", code: CodeInvalid, message: "invalid key: it has 4 characters (use 32 or 64 hex digits"},
 		{name: "key not hex", command: "(vnet.add (id 1500) (security conf) (key 0011223344556677889900aabbccddzz))", code: CodeInvalid, message: "not a hex digit"},
 		{name: "key without security", command: "(vnet.add (id 1500) (key 00112233445566778899aabbccddeeff))", code: CodeInvalid, message: "a key needs (security auth) or (security conf)"},
@@ -273,7 +273,7 @@ func TestCommandErrors(t *testing.T) {
 		{name: "vif.add vnet missing", command: "(vif.add (vnet 1500) (vmac 02:00:00:00:00:01))", code: CodeNotFound, value: "1500", message: "vnet " + id1500},
 		{name: "vif.del vif missing", setup: []string{"(vnet.add (id 1500))"}, command: "(vif.del (vnet 1500) (vmac 02:00:00:00:00:01))", code: CodeNotFound, value: "02:00:00:00:00:01", message: "vif 02:00:00:00:00:01"},
 		{name: "peer.del missing", command: "(peer.del (addr 198.18.1.3))", code: CodeNotFound, value: "198.18.1.3", message: "peer 198.18.1.3 not found"},
-		{name: "unsupported security", fail: fmt.Errorf("security conf: %w (use none)", overlay.ErrUnsupported), command: "(vnet.add (id 1500) (security conf))", code: CodeUnsupported, value: "1500", message: "security conf: not supported (use none)"},
+		{name: "unsupported security", fail: fmt.Errorf("security conf: %w (use none)", overlay.ErrUnsupported), command: "(vnet.add (id 1500) (security conf) (key 00112233445566778899aabbccddeeff))", code: CodeUnsupported, value: "1500", message: "security conf: not supported (use none)"},
 		{name: "dataplane invalid", fail: fmt.Errorf("group: %w", overlay.ErrInvalid), command: "(varp.mcaddr (addr 239.0.0.1))", code: CodeInvalid, value: "239.0.0.1"},
 		{name: "dataplane other error", fail: errors.New("create tap device vnif1500: operation not permitted"), command: "(vnet.add (id 1500))", code: CodeIO, value: "1500", message: "add vnet " + id1500 + ": create tap device vnif1500: operation not permitted"},
 		{name: "bare sentinel exists", fail: overlay.ErrExists, command: "(peer.add (addr 198.18.1.3))", code: CodeExists, value: "198.18.1.3", message: "peer 198.18.1.3 already exists"},

@@ -28,6 +28,9 @@ type Dataplane interface {
 	SetLimits(l overlay.Limits) error
 	// OpenCapture starts copying frames from inside the dataplane.
 	OpenCapture(spec overlay.CaptureSpec) (overlay.CaptureStream, error)
+	// ESPKeys returns the ESP SAs of a secure vnet as lines of
+	// Wireshark's esp_sa file. They contain keys.
+	ESPKeys(id wire.VnetID) ([]byte, error)
 
 	Vnets() []overlay.VnetInfo
 	Vifs() []overlay.VifInfo

@@ -116,7 +116,9 @@ func (k keyStore) load(name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read key file %s: %w", path, err)
 	}
-	key, err := parseKey(strings.TrimSpace(string(b)))
+	// White space, such as the line breaks of xxd -p, is not part of
+	// the key.
+	key, err := parseKey(strings.Join(strings.Fields(string(b)), ""))
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}

@@ -2,12 +2,14 @@ package control
 
 import (
 	"bytes"
+	"encoding/hex"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vnet-xdp/vnet/control/controltest"
 	"github.com/vnet-xdp/vnet/overlay"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 )
@@ -161,5 +163,80 @@ func TestStateNeverContainsKey(t *testing.T) {
 	}
 	if !strings.Contains(text, "(key-file "+name+")") {
 		t.Errorf("state lacks the key file reference (key-file %s):\n%s", name, text)
+	}
+}
+
+// TestVnetAddKeyDirectory checks where vnet.add takes a secure vnet's key
+// from when vnetd has a key directory: an inline key is saved there, and
+// without one the vnet's default file or the named file is read.
+func TestVnetAddKeyDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	dp := controltest.New()
+	ev := &evaluator{dp: dp, keys: &keyStore{dir: dir}}
+	add := func(command string) *Error {
+		t.Helper()
+		exprs, err := ParseAll(command)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, cmdErr := ev.eval(exprs[0], nil)
+		return cmdErr
+	}
+
+	// An inline key is saved under the vnet's default name.
+	if err := add("(vnet.add (id 1500) (security conf) (key " + key16Hex + "))"); err != nil {
+		t.Fatalf("vnet.add with key: %v", err)
+	}
+	id1500 := wire.VnetIDFromUint16(0x1500)
+	saved, err := os.ReadFile(filepath.Join(dir, keyFileName(id1500)))
+	if err != nil || strings.TrimSpace(string(saved)) != key16Hex {
+		t.Errorf("saved key file = %q, %v, want %s", saved, err, key16Hex)
+	}
+	if got := dp.Key(id1500); hex.EncodeToString(got) != key16Hex {
+		t.Errorf("dataplane key = %x, want %s", got, key16Hex)
+	}
+
+	// Without key or key-file, the vnet's default file is read.
+	id1501 := wire.VnetIDFromUint16(0x1501)
+	long := strings.Repeat("0123456789abcdef", 4)
+	if err := os.WriteFile(filepath.Join(dir, keyFileName(id1501)), []byte(long+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("(vnet.add (id 1501) (security auth))"); err != nil {
+		t.Fatalf("vnet.add with the default key file: %v", err)
+	}
+	if got := dp.Key(id1501); hex.EncodeToString(got) != long {
+		t.Errorf("dataplane key = %x, want %s", got, long)
+	}
+
+	// A named file is read; a missing one is an error naming its path.
+	if err := os.WriteFile(filepath.Join(dir, "shared.key"), []byte(key16Hex), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("(vnet.add (id 1502) (security conf) (key-file shared.key))"); err != nil {
+		t.Fatalf("vnet.add with key-file: %v", err)
+	}
+	cmdErr := add("(vnet.add (id 1503) (security conf) (key-file missing.key))")
+	if cmdErr == nil || cmdErr.Code != CodeInvalid || !strings.Contains(cmdErr.Message, filepath.Join(dir, "missing.key")) {
+		t.Errorf("vnet.add with a missing key file = %v, want EINVAL naming %s", cmdErr, filepath.Join(dir, "missing.key"))
+	}
+	cmdErr = add("(vnet.add (id 1504) (security conf))")
+	if cmdErr == nil || cmdErr.Code != CodeInvalid || !strings.Contains(cmdErr.Message, keyFileName(wire.VnetIDFromUint16(0x1504))) {
+		t.Errorf("vnet.add without a key file = %v, want EINVAL naming the default file", cmdErr)
+	}
+
+	// A key file others can read is refused.
+	if err := os.WriteFile(filepath.Join(dir, "open.key"), []byte(key16Hex), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "open.key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmdErr = add("(vnet.add (id 1505) (security conf) (key-file open.key))")
+	if cmdErr == nil || !strings.Contains(cmdErr.Message, "chmod 600") {
+		t.Errorf("vnet.add with a key file of mode 0644 = %v, want an error saying chmod 600", cmdErr)
+	}
+	if calls := dp.Calls(); len(calls) != 3 {
+		t.Errorf("dataplane calls %q, want the three vnets with keys only", calls)
 	}
 }

@@ -190,6 +190,10 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		persist = &persistence{store: store, keys: keyStore{dir: cfg.KeyDir}, state: newState(), log: log}
 	}
+	var keys *keyStore
+	if cfg.KeyDir != "" {
+		keys = &keyStore{dir: cfg.KeyDir}
+	}
 	fail := func(err error) (*Server, error) {
 		if persist != nil {
 			persist.store.close()
@@ -214,7 +218,7 @@ func Listen(cfg Config) (*Server, error) {
 		listener:   listener,
 		socketInfo: info,
 		access:     access,
-		eval:       evaluator{dp: cfg.Dataplane, persist: persist},
+		eval:       evaluator{dp: cfg.Dataplane, persist: persist, keys: keys},
 		conns:      make(map[*net.UnixConn]struct{}),
 		closing:    make(chan struct{}),
 	}
@@ -446,6 +450,15 @@ func (s *Server) serveConn(conn *net.UnixConn, id uint64) {
 				break
 			}
 			completed++
+			if head, ok := expr.Head(); ok && commands[head].rootOnly && cred.uid != 0 {
+				e := &Error{Code: CodeAccess, Message: fmt.Sprintf("%s shows keys and is for root only (run it as root)", head)}
+				s.count(head, e.Code)
+				log.Warn("command rejected: for root only", zap.String("command", head))
+				if !s.writeReply(conn, append(AppendExpr(nil, e.Expr()), '\n'), id) {
+					return
+				}
+				continue
+			}
 			if head, ok := expr.Head(); ok && commands[head].stream {
 				// A stream lasts until the connection ends, so nothing
 				// after it is read. A stream that fails to start gets an

@@ -134,7 +134,7 @@ func TestServerSeveralCommandsOneReplyEach(t *testing.T) {
 	got := exchange(t, path, "(vnet.add (id 1500))\n(vnet.add (id 1500)) (vnet.nope)\n(vnet.list)")
 	want := "(ok)\n" +
 		`(error (code EEXIST) (message "vnet ` + id1500 + ` already exists") (value 1500))` + "\n" +
-		`(error (code ENOSYS) (message "unknown command vnet.nope (use capture, peer.add, peer.del, peer.list, stats.list, varp.flush, varp.limits, varp.list, varp.mcaddr, vif.add, vif.del, vif.list, vnet.add, vnet.del, vnet.list)") (value vnet.nope))` + "\n" +
+		`(error (code ENOSYS) (message "unknown command vnet.nope (use capture, peer.add, peer.del, peer.list, stats.list, varp.flush, varp.limits, varp.list, varp.mcaddr, vif.add, vif.del, vif.list, vnet.add, vnet.del, vnet.keys, vnet.list)") (value vnet.nope))` + "\n" +
 		physicalLine +
 		"(vnet (id " + id1500 + ") (vnetif vnif1500) (security none) (header 64))\n" +
 		"(ok)\n"

@@ -24,6 +24,7 @@ type Dataplane struct {
 	mu            sync.Mutex
 	captureFrames [][]byte
 	vnets         []overlay.VnetInfo
+	keys          map[wire.VnetID][]byte
 	vifs          []overlay.VifInfo
 	varp          overlay.VarpInfo
 	peers         []overlay.PeerInfo
@@ -174,6 +175,12 @@ func (d *Dataplane) AddVnet(cfg overlay.VnetConfig) error {
 		}
 	}
 	d.vnets = append(d.vnets, info)
+	if cfg.Key != nil {
+		if d.keys == nil {
+			d.keys = make(map[wire.VnetID][]byte)
+		}
+		d.keys[cfg.ID] = slices.Clone(cfg.Key)
+	}
 	return d.changed()
 }
 
@@ -196,6 +203,7 @@ func (d *Dataplane) DeleteVnet(id wire.VnetID) error {
 		}
 	}
 	d.vnets = slices.Delete(d.vnets, i, i+1)
+	delete(d.keys, id)
 	d.vifs = slices.DeleteFunc(d.vifs, func(v overlay.VifInfo) bool { return v.Vnet == id })
 	return d.changed()
 }
@@ -307,6 +315,28 @@ func (d *Dataplane) OpenCapture(spec overlay.CaptureSpec) (overlay.CaptureStream
 		return nil, fmt.Errorf("capture: give a vnet or an interface: %w", overlay.ErrInvalid)
 	}
 	return &capture{frames: slices.Clone(d.captureFrames), count: spec.Count}, nil
+}
+
+// Key returns the key vnet id was added with, or nil.
+func (d *Dataplane) Key(id wire.VnetID) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.keys[id])
+}
+
+// ESPKeys returns one made-up esp_sa line for a secure vnet.
+func (d *Dataplane) ESPKeys(id wire.VnetID) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, v := range d.vnets {
+		if v.ID == id {
+			if v.Security == overlay.SecurityNone {
+				return nil, fmt.Errorf("vnet %s has security none and no keys: %w", id, overlay.ErrInvalid)
+			}
+			return []byte(`"IPv4","198.18.0.1","*","0x12345678","AES-GCM with 16 octet ICV [RFC4106]","0x00","NULL",""` + "\n"), nil
+		}
+	}
+	return nil, fmt.Errorf("vnet %s: %w", id, overlay.ErrNotFound)
 }
 
 // SetCaptureFrames sets the frames that captures return.
