@@ -41,11 +41,7 @@ func (c *cli) capture(args []string) error {
 	if iface != "" {
 		cmd = append(cmd, field("iface", iface))
 	} else {
-		rows, err := listVnets(cl)
-		if err != nil {
-			return err
-		}
-		row, err := resolveVnet(rows, fs.Arg(0))
+		row, err := findVnet(cl, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -123,4 +119,44 @@ func (c *cli) varpLimits(args []string) error {
 	}
 	_, err := c.call(command("varp.limits", fields...))
 	return err
+}
+
+// espKeys writes the ESP SAs of a secure vnet in the format of
+// Wireshark's esp_sa file, for decrypting a capture of the vnet.
+func (c *cli) espKeys(args []string) error {
+	fs := c.flags("esp-keys")
+	var file string
+	fs.StringVar(&file, "w", "-", "write the SAs to `file` (mode 0600); - is standard output")
+	if err := parse(fs, args, 1, 1); err != nil {
+		return err
+	}
+	cl, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	row, err := findVnet(cl, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	r, err := cl.do(command("vnet.keys", field("id", row.id.String())))
+	if err != nil {
+		return err
+	}
+	var out []byte
+	for _, e := range r.exprs {
+		if head, ok := e.Head(); !ok || head != "esp_sa" || len(e.Elems()) != 2 {
+			return fmt.Errorf("esp-keys: unexpected reply %s from vnetd", e)
+		}
+		out = append(out, e.Elems()[1].Text()...)
+		out = append(out, '\n')
+	}
+	if file == "-" {
+		_, err = c.stdout.Write(out)
+		return err
+	}
+	if err := os.WriteFile(file, out, 0o600); err != nil {
+		return fmt.Errorf("esp-keys: %w", err)
+	}
+	return nil
 }

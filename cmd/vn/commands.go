@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"syscall"
 
@@ -139,6 +140,15 @@ func resolveVnet(rows []vnetRow, arg string) (vnetRow, error) {
 }
 
 // listVnets runs vnet.list on cl.
+// findVnet lists the vnets and returns the one arg names.
+func findVnet(cl *client, arg string) (vnetRow, error) {
+	rows, err := listVnets(cl)
+	if err != nil {
+		return vnetRow{}, err
+	}
+	return resolveVnet(rows, arg)
+}
+
 func listVnets(cl *client) ([]vnetRow, error) {
 	r, err := cl.do(command("vnet.list"))
 	if err != nil {
@@ -343,13 +353,15 @@ func (c *cli) bridges(args []string) error {
 
 func (c *cli) vnetCreate(args []string) error {
 	fs := c.flags("vnet-create")
-	var security, bridge, vnetif string
+	var security, bridge, vnetif, keyPath string
 	fs.StringVar(&security, "s", "", "security `level`: none, auth or conf (default none)")
 	fs.StringVar(&security, "security", "", "same as -s")
 	fs.StringVar(&bridge, "b", "", "`bridge` to create if missing and attach the vnet's device to")
 	fs.StringVar(&bridge, "bridge", "", "same as -b")
 	fs.StringVar(&vnetif, "v", "", "`name` of the vnet's device (default vnif and the id's last field)")
 	fs.StringVar(&vnetif, "vnetif", "", "same as -v")
+	fs.StringVar(&keyPath, "k", "", "`file` holding the vnet's key in hex (- for standard input; default: vnetd's key directory)")
+	fs.StringVar(&keyPath, "key", "", "same as -k")
 	if err := parse(fs, args, 1, 1); err != nil {
 		return err
 	}
@@ -361,6 +373,13 @@ func (c *cli) vnetCreate(args []string) error {
 	}
 	if security != "" {
 		cmd = append(cmd, field("security", security))
+	}
+	if keyPath != "" {
+		key, err := readKey(keyPath)
+		if err != nil {
+			return err
+		}
+		cmd = append(cmd, field("key", key))
 	}
 	cl, err := c.connect()
 	if err != nil {
@@ -374,11 +393,7 @@ func (c *cli) vnetCreate(args []string) error {
 		return nil
 	}
 
-	rows, err := listVnets(cl)
-	if err != nil {
-		return err
-	}
-	row, err := resolveVnet(rows, idText)
+	row, err := findVnet(cl, idText)
 	if err != nil {
 		return fmt.Errorf("vnet %s was created but is missing from vnet.list: %w", idText, err)
 	}
@@ -389,6 +404,36 @@ func (c *cli) vnetCreate(args []string) error {
 		return fmt.Errorf("vnet %s was created, but %w (attach device %s by hand, or run vn vnet-delete %s)", row.id, err, row.device, idText)
 	}
 	return nil
+}
+
+// maxKeyText bounds the key file vn reads: a 256-bit key is 64 hex digits,
+// and comments are not part of the format.
+const maxKeyText = 4096
+
+// readKey returns the hex key in the file at path, or on standard input for
+// "-", with white space removed. vnetd checks the digits.
+func readKey(path string) (string, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", fmt.Errorf("read key: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	text, err := io.ReadAll(io.LimitReader(r, maxKeyText+1))
+	if err != nil {
+		return "", fmt.Errorf("read key from %s: %w", path, err)
+	}
+	if len(text) > maxKeyText {
+		return "", fmt.Errorf("read key from %s: more than %d bytes; the file should hold 32 or 64 hex digits", path, maxKeyText)
+	}
+	key := strings.Join(strings.Fields(string(text)), "")
+	if key == "" {
+		return "", fmt.Errorf("read key from %s: the file is empty; it should hold 32 or 64 hex digits", path)
+	}
+	return key, nil
 }
 
 func (c *cli) vnetDelete(args []string) error {
@@ -405,11 +450,7 @@ func (c *cli) vnetDelete(args []string) error {
 		return err
 	}
 	defer cl.close()
-	rows, err := listVnets(cl)
-	if err != nil {
-		return err
-	}
-	row, err := resolveVnet(rows, fs.Arg(0))
+	row, err := findVnet(cl, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -461,11 +502,7 @@ func (c *cli) vifChange(name, cmd string, args []string) error {
 	if id, err := wire.ParseVnetID(vnetArg); err == nil {
 		vnet = id.String()
 	} else {
-		rows, err := listVnets(cl)
-		if err != nil {
-			return err
-		}
-		row, err := resolveVnet(rows, vnetArg)
+		row, err := findVnet(cl, vnetArg)
 		if err != nil {
 			return err
 		}

@@ -30,7 +30,8 @@ var repeatedArgs = map[string]bool{"vnets": true, "vnifs": true}
 var valueKinds = map[string]string{
 	"-s": "security", "--security": "security",
 	"-b": "bridge", "--bridge": "bridge",
-	"--socket": "file",
+	"-k": "file", "--key": "file",
+	"-w": "file", "--socket": "file",
 }
 
 // completionCommand describes one subcommand to the script templates.
@@ -109,8 +110,10 @@ func (c *cli) completion(args []string) error {
 		Commands []completionCommand
 		Names    string
 		// Values are the options whose values can be completed, except
-		// --socket, which takes a file.
+		// those that take a file.
 		Values []valueCompletion
+		// Files are the options that take a file, as a shell pattern.
+		Files string
 	}{Commands: completionCommands()}
 	names := make([]string, len(data.Commands))
 	for i, cmd := range data.Commands {
@@ -123,6 +126,14 @@ func (c *cli) completion(args []string) error {
 		}
 	}
 	data.Names = strings.Join(names, " ")
+	var files []string
+	for option, kind := range valueKinds {
+		if kind == "file" {
+			files = append(files, option)
+		}
+	}
+	slices.Sort(files)
+	data.Files = strings.Join(files, "|")
 	slices.SortFunc(data.Values, func(a, b valueCompletion) int { return strings.Compare(a.Option, b.Option) })
 	return tmpl.Execute(c.stdout, data)
 }
@@ -219,7 +230,7 @@ _vn() {
 {{- range .Values}}
 		{{.Option}}) COMPREPLY=($(compgen -W "$(_vn_words {{.Kind}})" -- "$cur")) ;;
 {{- end}}
-		--socket) COMPREPLY=($(compgen -f -- "$cur")) ;;
+		{{.Files}}) COMPREPLY=($(compgen -f -- "$cur")) ;;
 		esac
 		return
 	fi
@@ -314,7 +325,7 @@ _vn() {
 {{- range .Values}}
 		({{.Option}}) compadd -- ${(f)"$(_vn_words {{.Kind}})"} ;;
 {{- end}}
-		(--socket) _files ;;
+		({{.Files}}) _files ;;
 		esac
 		return
 	fi

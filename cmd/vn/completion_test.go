@@ -50,6 +50,8 @@ var completionCases = []struct {
 	{[]string{"vn", "vnets", "-"}, []string{"-a", "--all", "-l", "--long", "--json", "--socket", "--help"}, []string{"-s"}},
 	{[]string{"vn", "vnet-create", "--"}, []string{"--security", "--bridge", "--vnetif"}, []string{"--json"}},
 	{[]string{"vn", "vnet-create", "-s", ""}, []string{"none", "auth", "conf"}, nil},
+	{[]string{"vn", "vnet-create", "-k", "main_t"}, []string{"main_test.go"}, []string{"none"}},
+	{[]string{"vn", "capture", "-w", "capture_t"}, []string{"capture_test.go"}, nil},
 	{[]string{"vn", "vnet_create", "--security", "c"}, []string{"conf"}, []string{"none"}},
 	{[]string{"vn", "vnets", ""}, []string{"vnif1500", "vnblue"}, nil},
 	{[]string{"vn", "--socket", "/tmp/s", "vnets", ""}, []string{"vnif1500", "vnblue"}, nil},
@@ -156,7 +158,7 @@ func TestZshCompletion(t *testing.T) {
 		prog := `compdef() { : }
 compadd() { [[ $1 == -- ]] && shift; print -l -- "$@" }
 _describe() { local name; for name in ${(P)${@[-1]}}; do print -- ${name%%:*}; done }
-_files() { print -- FILES }
+_files() { print -l -- * }
 source ` + script + `
 words=(` + strings.Join(words, " ") + `)
 CURRENT=` + strconv.Itoa(len(tt.line)) + `
@@ -196,7 +198,7 @@ func TestCompletionOptions(t *testing.T) {
 		options, value []string
 	}{
 		{"vnets", []string{"--all", "--help", "--json", "--long", "--socket", "-a", "-l"}, []string{"--socket"}},
-		{"vnet-create", []string{"--bridge", "--help", "--security", "--socket", "--vnetif", "-b", "-s", "-v"}, []string{"-b", "--bridge", "-s", "--security", "--socket", "-v", "--vnetif"}},
+		{"vnet-create", []string{"--bridge", "--help", "--key", "--security", "--socket", "--vnetif", "-b", "-k", "-s", "-v"}, []string{"-b", "--bridge", "-k", "--key", "-s", "--security", "--socket", "-v", "--vnetif"}},
 		{"vnet-delete", []string{"--bridge", "--help", "--socket", "-b"}, []string{"--socket"}},
 		{"peer-add", []string{"--help", "--port", "--socket", "-p"}, []string{"-p", "--port", "--socket"}},
 	}

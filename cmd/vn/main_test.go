@@ -91,7 +91,7 @@ func TestHelpAndUsage(t *testing.T) {
 		stdout string // a part of stdout
 		stderr string // a part of stderr
 	}{
-		{args: []string{"help"}, code: exitOK, stdout: "  vnet-create  [-s LEVEL] [-b BRIDGE] [-v VNETIF] VNET\n"},
+		{args: []string{"help"}, code: exitOK, stdout: "  vnet-create  [-s LEVEL] [-k KEYFILE] [-b BRIDGE] [-v VNETIF] VNET\n"},
 		{args: []string{"help", "-l"}, code: exitOK, stdout: "Remove every VARP cache entry that is not probing."},
 		{args: []string{"help", "--long"}, code: exitOK, stdout: "List the dataplane counters."},
 		{args: []string{"--help"}, code: exitOK, stdout: "Usage: vn [--socket PATH] COMMAND"},
@@ -184,8 +184,12 @@ func TestVnetCreateAndList(t *testing.T) {
 	path := startDaemon(t, dp)
 
 	mustVN(t, path, "vnet-create", "1500")
-	mustVN(t, path, "vnet_create", "-s", "auth", "-v", "vnblue", "0:0:0:0:0:0:0:2")
-	mustVN(t, path, "vnet-create", "--security", "conf", "--vnetif", "vnred", "3")
+	keyFile := filepath.Join(t.TempDir(), "blue.key")
+	if err := os.WriteFile(keyFile, []byte("00112233 44556677\n8899aabb ccddeeff\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustVN(t, path, "vnet_create", "-s", "auth", "-k", keyFile, "-v", "vnblue", "0:0:0:0:0:0:0:2")
+	mustVN(t, path, "vnet-create", "--security", "conf", "--key", keyFile, "--vnetif", "vnred", "3")
 	wantCalls := []string{
 		"AddVnet " + id1500 + " vnif1500 none",
 		"AddVnet 0000:0000:0000:0000:0000:0000:0000:0002 vnblue auth",

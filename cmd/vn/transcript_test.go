@@ -64,6 +64,8 @@ var transcriptRuns = [][]string{
 	{"varp-limits"},
 	{"varp-limits", "--entries", "0"},
 	{"varp"},
+	{"esp-keys", "1500"},
+	{"esp-keys"},
 	{"capture"},
 	{"capture", "-i", "u0", "1500"},
 	{"capture", "9999"},
