@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, the demo and the tests need on a Debian or
 # Ubuntu machine: Go (checked, not installed), iproute2, ping, socat,
-# ethtool and tcpdump. Packages already present are left alone.
+# ethtool, tcpdump and tshark (the tests read captures of secure vnets
+# with Wireshark's ESP code). Packages already present are left alone.
 set -euo pipefail
 
 need_go="1.26"
@@ -16,7 +17,7 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -1)" != "$need_go"
 fi
 
 # command:package pairs
-wanted="ip:iproute2 ping:iputils-ping socat:socat ethtool:ethtool tcpdump:tcpdump"
+wanted="ip:iproute2 ping:iputils-ping socat:socat ethtool:ethtool tcpdump:tcpdump tshark:tshark"
 missing=()
 for pair in $wanted; do
 	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")

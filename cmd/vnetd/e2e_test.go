@@ -216,6 +216,38 @@ func ping(vm *nstest.Netns, addr string, count int) error {
 	return err
 }
 
+// tcpTransfer sends size random bytes over TCP from the namespace from to
+// addr, port 5001, in the namespace to, and checks that they all arrive.
+func tcpTransfer(t *testing.T, from, to *nstest.Netns, addr string, size int) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := to.Command("timeout", "20", "socat", "-u", "TCP-LISTEN:5001,reuseaddr", "OPEN:"+dst+",creat,trunc")
+	if err := listen.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out, err := from.Run("timeout", "20", "socat", "-u", "OPEN:"+src, "TCP:"+addr+":5001"); err != nil {
+		t.Fatalf("TCP transfer to %s: %v %s", addr, err, out)
+	}
+	if err := listen.Wait(); err != nil {
+		t.Fatalf("TCP receiver at %s: %v", addr, err)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != want {
+		t.Errorf("TCP transfer to %s: received %d bytes with another hash, want the %d bytes sent", addr, len(got), len(data))
+	}
+}
+
 // TestOverlayThreeHosts runs two vnets across three hosts: ping and a TCP
 // transfer between VMs of one vnet on different hosts work, VMs of
 // different vnets cannot reach each other, and VARP learned the remote
@@ -250,32 +282,7 @@ func TestOverlayThreeHosts(t *testing.T) {
 
 	// TCP with the sender's checksum offload on: the dataplane completes
 	// the partial checksums.
-	data := make([]byte, 4<<20)
-	rand.Read(data)
-	want := sha256.Sum256(data)
-	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	listen := a2.Command("timeout", "20", "socat", "-u", "TCP-LISTEN:5001,reuseaddr", "OPEN:"+dst+",creat,trunc")
-	if err := listen.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if out, err := a1.Run("timeout", "20", "socat", "-u", "OPEN:"+src, "TCP:198.19.0.2:5001"); err != nil {
-		t.Fatalf("TCP transfer: %v %s", err, out)
-	}
-	if err := listen.Wait(); err != nil {
-		t.Fatalf("TCP receiver: %v", err)
-	}
-	got, err := os.ReadFile(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha256.Sum256(got) != want {
-		t.Errorf("TCP transfer: received %d bytes with another hash, want the %d bytes sent", len(got), len(data))
-	}
+	tcpTransfer(t, a1, a2, "198.19.0.2", 4<<20)
 
 	varp := hs[0].mustVn("varp")
 	a2mac := strings.TrimSpace(a2.MustRun(t, "cat", "/sys/class/net/eth0/address"))
@@ -295,7 +302,7 @@ func TestCommandErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"vnet-create", "1500"}, "exists"},
-		{[]string{"vnet-create", "-s", "conf", "1501"}, "not supported"},
+		{[]string{"vnet-create", "-s", "conf", "1501"}, "needs a key"},
 		{[]string{"vnet-create", "-v", "averyveryverylongname", "1502"}, "14"},
 		{[]string{"vnet-create", "12345"}, "12345"},
 		{[]string{"vnet-create", "1"}, "reserved"},
