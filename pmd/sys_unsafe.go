@@ -86,3 +86,32 @@ func alignedBytes(n int) []byte {
 	words := make([]uint64, (n+7)/8)
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), n)
 }
+
+// ethtoolChannels is struct ethtool_channels of linux/ethtool.h.
+type ethtoolChannels struct {
+	cmd                                         uint32
+	maxRx, maxTx, maxOther, maxCombined         uint32
+	rxCount, txCount, otherCount, combinedCount uint32
+}
+
+// ifreqData is struct ifreq with the ifr_data member of the union, padded
+// to the union's 24 bytes.
+type ifreqData struct {
+	name [unix.IFNAMSIZ]byte
+	data unsafe.Pointer
+	_    [16]byte
+}
+
+// getChannels reads the channel counts of interface name with the
+// ETHTOOL_GCHANNELS ioctl (what ethtool -l prints).
+func getChannels(fd int, name string) (ethtoolChannels, error) {
+	ch := ethtoolChannels{cmd: unix.ETHTOOL_GCHANNELS}
+	var ifr ifreqData
+	copy(ifr.name[:unix.IFNAMSIZ-1], name)
+	ifr.data = unsafe.Pointer(&ch)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+	if errno != 0 {
+		return ch, errno
+	}
+	return ch, nil
+}
