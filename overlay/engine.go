@@ -31,7 +31,9 @@ type Config struct {
 	// further).
 	GroupTTL int
 	// Queues is the number of queues served on each underlay interface,
-	// one worker per queue; 0 selects 1.
+	// one worker per queue. 0 selects one per CPU in CPUs if given, and
+	// otherwise the largest receive queue count of the interfaces, at
+	// most one per CPU.
 	Queues int
 	// CPUs lists the CPU each worker is pinned to. Empty pins worker i to
 	// the (i+1)-th last CPU, so that CPU 0 is left to the control
@@ -210,8 +212,11 @@ func (c *Config) fill() error {
 	if c.GroupTTL < 1 || c.GroupTTL > 255 {
 		return fmt.Errorf("invalid group TTL %d (use 1 to 255)", c.GroupTTL)
 	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
 	if c.Queues == 0 {
-		c.Queues = 1
+		c.Queues = autoQueues(c.Interfaces, c.CPUs, c.Logger)
 	}
 	if c.Queues < 1 || c.Queues > 256 {
 		return fmt.Errorf("invalid queue count %d (use 1 to 256)", c.Queues)
@@ -237,13 +242,36 @@ func (c *Config) fill() error {
 	if c.EntryTTL == 0 {
 		c.EntryTTL = DefaultEntryTTL
 	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
 	if c.BusyPoll {
 		c.SpinPolls = -1
 	}
 	return nil
+}
+
+// rxQueues reads an interface's receive queue count; tests replace it.
+var rxQueues = pmd.RxQueues
+
+// autoQueues returns the worker count when none is configured: one per
+// CPU in cpus if given, otherwise the largest receive queue count of the
+// interfaces, at most one per CPU.
+func autoQueues(interfaces []string, cpus []int, log *zap.Logger) int {
+	if len(cpus) > 0 {
+		return len(cpus)
+	}
+	n := 1
+	for _, name := range interfaces {
+		q, err := rxQueues(name)
+		if err != nil {
+			log.Warn("cannot read the interface's receive queues; counting one", zap.String("interface", name), zap.Error(err))
+			continue
+		}
+		n = max(n, q)
+	}
+	if cpus := runtime.NumCPU(); n > cpus {
+		log.Info("more receive queues than CPUs; one worker per CPU", zap.Int("queues", n), zap.Int("cpus", cpus))
+		n = cpus
+	}
+	return min(n, 256)
 }
 
 // clock returns the table clock: whole seconds since the engine started.

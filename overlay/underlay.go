@@ -55,6 +55,13 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 			zap.String("interface", name), zap.Int("queues", n), zap.Int("workers", queues))
 		queues = n
 	}
+	if n, err := rxQueues(name); err == nil && n > queues {
+		// The XDP program passes vnet packets from the other queues to
+		// the kernel and counts them as queue_out_of_range.
+		e.log.Warn("underlay interface has more receive queues than workers; vnet packets on the others are lost",
+			zap.String("interface", name), zap.Int("queues", n), zap.Int("workers", queues),
+			zap.String("fix", fmt.Sprintf("run one worker per queue (--queues %d), or reduce the interface's queues with ethtool -L %s", n, name)))
+	}
 	up := &underlayPort{
 		index:   i,
 		name:    name,

@@ -1,0 +1,39 @@
+package overlay
+
+import (
+	"errors"
+	"runtime"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+func TestAutoQueues(t *testing.T) {
+	queues := map[string]int{"eth0": 4, "eth1": 2, "big0": 1000}
+	saved := rxQueues
+	rxQueues = func(name string) (int, error) {
+		if n, ok := queues[name]; ok {
+			return n, nil
+		}
+		return 0, errors.New("no such device")
+	}
+	t.Cleanup(func() { rxQueues = saved })
+
+	cpus := runtime.NumCPU()
+	tests := []struct {
+		name       string
+		interfaces []string
+		cpus       []int
+		want       int
+	}{
+		{"largest of the interfaces", []string{"eth1", "eth0"}, nil, min(4, cpus)},
+		{"one per CPU at most", []string{"big0"}, nil, min(1000, cpus)},
+		{"unreadable counts one", []string{"gone0"}, nil, 1},
+		{"CPUs given", []string{"eth0"}, []int{0, 1, 2}, 3},
+	}
+	for _, tt := range tests {
+		if got := autoQueues(tt.interfaces, tt.cpus, zap.NewNop()); got != tt.want {
+			t.Errorf("%s: autoQueues(%q, %v) = %d, want %d", tt.name, tt.interfaces, tt.cpus, got, tt.want)
+		}
+	}
+}
