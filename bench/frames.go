@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 )
 
@@ -102,6 +103,46 @@ func VUDPFrame(inner []byte, src, dst Endpoint, id wire.VnetID) []byte {
 	wire.PutVUDP(f[:wire.EncapLen], &o, len(inner))
 	copy(f[wire.EncapLen:], inner)
 	return f
+}
+
+// SealedVUDPFrame returns the VUDP frame f sealed in ESP with mode and
+// the vnet's pre-shared key psk, as vnetd on the frame's source host
+// sends it. Every call draws a new SA, so a receiver accepts the frame
+// once, and rejects further copies as replays.
+func SealedVUDPFrame(f []byte, mode esp.Mode, psk []byte) ([]byte, error) {
+	const l3 = wire.EthHeaderLen + wire.IPv4HeaderLen
+	ip, ok := wire.ParseIPv4(f[min(len(f), wire.EthHeaderLen):])
+	var udp wire.UDP
+	if ok {
+		udp, ok = wire.ParseUDP(ip.Payload())
+	}
+	var e wire.EtherIP
+	if ok && len(udp.Payload()) >= wire.MsgHeaderLen {
+		e, ok = wire.ParseEtherIP(udp.Payload()[wire.MsgHeaderLen:])
+	}
+	if !ok || ip.HeaderLen() != wire.IPv4HeaderLen {
+		return nil, fmt.Errorf("seal frame: %d bytes that are not a VUDP frame", len(f))
+	}
+	key, err := esp.NewKey(e.Vnet(), mode, psk)
+	if err != nil {
+		return nil, err
+	}
+	defer key.Close()
+	s, err := key.NewSender(ip.Src())
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+
+	h := mode.HeaderLen()
+	out := make([]byte, l3+h+mode.SealedLen(len(f)-l3))
+	copy(out, f[:l3])
+	copy(out[l3+h:], f[l3:])
+	n, err := s.Seal(out[wire.EthHeaderLen:])
+	if err != nil {
+		return nil, fmt.Errorf("seal frame: %w", err)
+	}
+	return out[:wire.EthHeaderLen+n], nil
 }
 
 // VXLANFrame returns inner encapsulated in VXLAN (RFC 7348) with network

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 )
 
@@ -120,5 +121,51 @@ func TestVXLANFrame(t *testing.T) {
 	}
 	if !bytes.Equal(f[VXLANEncapLen:], inner) {
 		t.Errorf("inner frame = %x, want %x", f[VXLANEncapLen:], inner)
+	}
+}
+
+// TestSealedVUDPFrame opens a sealed frame with the vnet's key, as vnetd
+// does, and finds the VUDP payload; a second copy is a replay.
+func TestSealedVUDPFrame(t *testing.T) {
+	inner, err := UDPFrame(60, epA, epB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := wire.VnetIDFromUint16(0x1500)
+	f := VUDPFrame(inner, epB, epA, id)
+	psk := bytes.Repeat([]byte{0x42}, 32)
+	for _, mode := range []esp.Mode{esp.ModeAuth, esp.ModeConf} {
+		sealed, err := SealedVUDPFrame(f, mode, psk)
+		if err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		sad := esp.NewSAD(esp.Config{})
+		key, err := esp.NewKey(id, mode, psk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sad.Add(key); err != nil {
+			t.Fatal(err)
+		}
+		o := sad.NewOpener()
+		again := bytes.Clone(sealed)
+		res := o.Open(sealed[wire.EthHeaderLen:])
+		if res.Reason != esp.ReasonNone {
+			t.Fatalf("%v: Open = %v, want accepted", mode, res.Reason)
+		}
+		payload := sealed[wire.EthHeaderLen+res.Offset:][:res.Length]
+		want := f[wire.EthHeaderLen+wire.IPv4HeaderLen:]
+		if res.Vnet != id || res.NextHeader != wire.ProtoUDP || !bytes.Equal(payload, want) {
+			t.Errorf("%v: opened vnet %v, next header %d, payload %x, want %v, %d, %x", mode, res.Vnet, res.NextHeader, payload, id, wire.ProtoUDP, want)
+		}
+		if res := o.Open(again[wire.EthHeaderLen:]); res.Reason != esp.ReasonReplay {
+			t.Errorf("%v: second copy: %v, want replay", mode, res.Reason)
+		}
+		o.Close()
+		sad.Remove(key)
+		key.Close()
+	}
+	if _, err := SealedVUDPFrame(inner, esp.ModeConf, psk); err == nil {
+		t.Errorf("SealedVUDPFrame of a frame that is not VUDP succeeded")
 	}
 }

@@ -704,7 +704,7 @@ func writeMethod(w io.Writer, r *Report) {
 	p("- **Decapsulation** sends encapsulated frames from h2 (k2) into u0 of h1 (k1) and counts the inner frames leaving the overlay device (vnif1500, vm0).")
 	p("- **Two hosts** sends inner frames into h1 and counts them leaving the overlay device on h2, with vnetd (or the kernel overlay) running on both.")
 	p("- Before each vnetd encapsulation or two-host run the harness sends 64 frames from the remote VM's MAC address, so that vnetd learns where it is and sends by unicast. The `flooded` and `unresolved` counters in the drop section show if a frame still went to the group.")
-	p("- vnetd runs as the real binary, started per configuration (`vnetd --iface u0 --queues N --cpus LIST`), configured with `vn vnet-create -s LEVEL 1500`. A security level or worker count that vnetd rejects is reported as \"not available in this build\", not as zero.")
+	p("- vnetd runs as the real binary, started per configuration (`vnetd --iface u0 --queues N --cpus LIST`), configured with `vn vnet-create -s LEVEL 1500` (for auth and conf with `-k` and a random 256-bit key). Decapsulation is measured for security none only: the generator repeats one frame, which ESP's replay check rejects after the first copy, so the two-host case measures ESP in both directions. A security level or worker count that vnetd rejects is reported as \"not available in this build\", not as zero.")
 	p("")
 	p("### Traffic")
 	p("")
