@@ -184,6 +184,9 @@ func Open(u *Umem, cfg SocketConfig) (*Socket, error) {
 		return nil, err
 	}
 	zc, note, err := negotiateBind(s, cfg.Mode, s.owner)
+	if err != nil && !s.owner && errors.Is(err, unix.EBADF) && s.fake == nil {
+		zc, note, err = s.registerAgain()
+	}
 	if err != nil {
 		s.unmapAndClose()
 		u.reclaim(selfTestSocket)
@@ -195,6 +198,28 @@ func Open(u *Umem, cfg SocketConfig) (*Socket, error) {
 	}
 	u.sockets.Add(1)
 	return s, nil
+}
+
+// registerAgain makes the socket register the UMEM itself and binds it
+// in the mode of the UMEM's first socket. The kernel shares a UMEM only
+// through a bound socket, and the socket that registered it is unbound
+// once its interface is deleted; sharing through it fails with EBADF.
+// The frames stay the same: the kernel pins the area a second time.
+func (s *Socket) registerAgain() (bool, string, error) {
+	u := s.umem
+	if err := s.unmapAndClose(); err != nil {
+		return false, "", err
+	}
+	s.fd, s.owner = -1, true
+	if err := s.create(); err != nil {
+		return false, "", err
+	}
+	mode := BindCopy
+	if u.ownerZeroCopy {
+		mode = BindZeroCopy
+	}
+	zc, _, err := negotiateBind(s, mode, true)
+	return zc, "registered the UMEM again, since its first socket is no longer bound", err
 }
 
 // checkFrameFits checks that a frame of the largest size an MTU allows

@@ -72,6 +72,9 @@ type WorkerStats struct {
 	// the worker left its rings alone. MaxEventNanos is the longest time
 	// spent on the control events of one loop.
 	MaxLoopNanos, MaxEventNanos counter
+	// TxNoPort counts frames given to Transmit for a port that no longer
+	// exists, which are released.
+	TxNoPort counter
 }
 
 // A worker that moved frames within busyWindow sleeps at most
@@ -178,12 +181,13 @@ func (w *Worker) publish() {
 }
 
 // Transmit queues a held frame for transmission on port out. Frames to a
-// port that no longer exists are released.
+// port that no longer exists are released and counted in TxNoPort.
 //
 // A descriptor that the kernel would reject (see PortStats.TxInvalid)
 // is not queued: its frame is released and counted.
 func (w *Worker) Transmit(out PortID, d Desc) {
-	if int(out) >= len(w.ports) || w.ports[out] == nil {
+	if out < 0 || int(out) >= len(w.ports) || w.ports[out] == nil {
+		w.Stats.TxNoPort.inc()
 		w.releaseAddr(d.Addr)
 		return
 	}

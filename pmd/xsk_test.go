@@ -710,3 +710,56 @@ func TestWorkerLifecycleVeth(t *testing.T) {
 	}
 	goleak.VerifyNone(t, goroutines)
 }
+
+// TestShareAfterOwnerDeleted opens a socket on a UMEM whose first socket
+// lost its interface: the kernel refuses to share through an unbound
+// socket, so the new socket registers the UMEM again.
+func TestShareAfterOwnerDeleted(t *testing.T) {
+	nstest.RequireRoot(t)
+	p := nstest.Prefix()
+	a := nstest.New(t, p+"a")
+	b := nstest.New(t, p+"b")
+	nstest.Veth(t, nstest.VethConfig{Netns: a, Name: "va"}, nstest.VethConfig{Netns: b, Name: "vb"})
+	nstest.Veth(t, nstest.VethConfig{Netns: a, Name: "vc"}, nstest.VethConfig{Netns: b, Name: "vd"})
+	nstest.Veth(t, nstest.VethConfig{Netns: a, Name: "vx"}, nstest.VethConfig{Netns: b, Name: "vy"})
+	rings := RingConfig{Fill: 512, Completion: 512, Rx: 512, Tx: 512}
+
+	a.Do(t, func() {
+		u, err := NewUmem(UmemConfig{Frames: 4096, FrameSize: 2048})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { u.Close() })
+		open := func(name string) (*Socket, error) {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return Open(u, SocketConfig{Ifindex: ifi.Index, Queue: 0, Rings: rings, Mode: BindCopy})
+		}
+		first, err := open("va")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { first.Close() })
+		a.MustRun(t, "ip", "link", "del", "va")
+
+		s, err := open("vc")
+		if err != nil {
+			t.Fatalf("open a socket after the UMEM's first interface was deleted: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if !s.isOwner() || !strings.Contains(s.BindNote(), "registered the UMEM again") {
+			t.Errorf("socket on vc: owner %v, note %q, want the UMEM registered again", s.isOwner(), s.BindNote())
+		}
+		// Later sockets share the UMEM through the new registration.
+		next, err := open("vx")
+		if err != nil {
+			t.Fatalf("open a socket that shares the UMEM again: %v", err)
+		}
+		t.Cleanup(func() { next.Close() })
+		if next.isOwner() {
+			t.Errorf("socket on vx registered the UMEM, want it to share the registration of vc")
+		}
+	})
+}
