@@ -399,7 +399,7 @@ func cloneBindings(bs [][]binding) [][]binding {
 }
 
 // Start starts the workers and the background tasks: next hop
-// resolution and the expiry of table entries.
+// resolution, the expiry of table entries and the link watcher.
 func (e *Engine) Start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -422,9 +422,10 @@ func (e *Engine) Start() error {
 			ew.done <- err
 		}(ew)
 	}
-	e.bg.Add(2)
+	e.bg.Add(3)
 	go e.hops.run()
 	go e.sweep()
+	go e.watchLinks()
 	return nil
 }
 

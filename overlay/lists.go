@@ -168,6 +168,15 @@ func (e *Engine) Stats() []CounterSet {
 	set.add("next_hops", uint64(len(e.cfg.Load().nextHops)))
 	out = append(out, set)
 
+	for _, us := range e.underlay {
+		set := CounterSet{Scope: "underlay " + us.port.name}
+		set.add("present", boolCounter(!us.gone))
+		set.add("up", boolCounter(us.operUp))
+		set.add("down_events", us.downEvents.Load())
+		set.add("deleted_events", us.goneEvents.Load())
+		out = append(out, set)
+	}
+
 	if c, err := e.prog.Counters(); err == nil {
 		xs := CounterSet{Scope: "xdp"}
 		xs.add("passed", c.Passed)
@@ -208,6 +217,7 @@ func (e *Engine) Stats() []CounterSet {
 		vset.add("fragmented", sum.fragmented.load())
 		vset.add("esp_sealed", sum.sealed.load())
 		vset.add("esp_opened", sum.opened.load())
+		vset.add("devices_replaced", e.vnets[id].replaced.Load())
 		vset.add("varp_entries", uint64(vn.varp.count()))
 		vset.add("vif_entries", uint64(vn.vifs.count()))
 		for r := range sum.drops {
@@ -229,6 +239,7 @@ func (e *Engine) Stats() []CounterSet {
 		ws.add("max_loop_ns", ew.w.Stats.MaxLoopNanos.Load())
 		ws.add("max_event_ns", ew.w.Stats.MaxEventNanos.Load())
 		ws.add("free_frames", ew.w.Stats.FreeFrames.Load())
+		ws.add("tx_no_port", ew.w.Stats.TxNoPort.Load())
 		ws.add("umem_frames", uint64(ew.pipe.umem.Frames()))
 		out = append(out, ws)
 		for _, p := range ew.w.Ports() {
@@ -241,11 +252,7 @@ func (e *Engine) Stats() []CounterSet {
 func portCounters(p *pmd.Port) CounterSet {
 	s := &p.Stats
 	set := CounterSet{Scope: "port " + p.Name()}
-	zc := uint64(0)
-	if p.Socket().ZeroCopy() {
-		zc = 1
-	}
-	set.add("zerocopy", zc)
+	set.add("zerocopy", boolCounter(p.Socket().ZeroCopy()))
 	set.add("rx_frames", s.RxFrames.Load())
 	set.add("rx_bytes", s.RxBytes.Load())
 	set.add("tx_frames", s.TxFrames.Load())
@@ -266,11 +273,7 @@ func portCounters(p *pmd.Port) CounterSet {
 	set.add("kick_errors", s.KickErrors.Load())
 	set.add("rx_wakeups", s.RxWakeups.Load())
 	set.add("rx_wakeup_errors", s.RxWakeupErrors.Load())
-	link := uint64(0)
-	if p.LinkDown() {
-		link = 1
-	}
-	set.add("link_down", link)
+	set.add("link_down", boolCounter(p.LinkDown()))
 	set.add("xdp_rx_dropped", s.KernRxDropped.Load())
 	set.add("xdp_rx_invalid_descs", s.KernRxInvalid.Load())
 	set.add("xdp_tx_invalid_descs", s.KernTxInvalid.Load())
@@ -278,6 +281,13 @@ func portCounters(p *pmd.Port) CounterSet {
 	set.add("xdp_rx_fill_ring_empty_descs", s.KernFillEmpty.Load())
 	set.add("xdp_tx_ring_empty_descs", s.KernTxRingEmpty.Load())
 	return set
+}
+
+func boolCounter(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (s *CounterSet) add(name string, v uint64) {

@@ -122,12 +122,7 @@ func (r *hopResolver) resolve(dst [4]byte) {
 		return
 	}
 	rt := routes[0]
-	port := -1
-	for i, us := range r.e.underlay {
-		if us.port.ifindex == rt.LinkIndex {
-			port = i
-		}
-	}
+	port := r.e.underlayByIfindex(rt.LinkIndex)
 	if port < 0 {
 		log.Warn("underlay destination is routed through an interface the dataplane does not serve",
 			zap.Int("ifindex", rt.LinkIndex))
@@ -155,6 +150,20 @@ func (r *hopResolver) resolve(dst [4]byte) {
 		}
 	}
 	r.trigger(rr)
+}
+
+// underlayByIfindex returns the index of the underlay interface with
+// ifindex, or -1. The link watcher replaces deleted interfaces under
+// e.mu.
+func (e *Engine) underlayByIfindex(ifindex int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, us := range e.underlay {
+		if !us.gone && us.port.ifindex == ifindex {
+			return i
+		}
+	}
+	return -1
 }
 
 // trigger requests that the kernel resolve or confirm a neighbour, as if

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -23,9 +24,20 @@ type underlayState struct {
 	pmdPort []*pmd.Port
 	slot    uint32
 	queues  int
+	hasSlot bool
 	attach  *xdpprog.Attachment
 	joinFd  int
 	group   [4]byte
+
+	// operUp is the interface's last known state, and gone is set while
+	// the interface is deleted. reopenError is the last reason it could
+	// not be opened again, logged once.
+	operUp      bool
+	gone        bool
+	reopenError string
+	// downEvents and goneEvents count the times the interface went down
+	// and was deleted.
+	downEvents, goneEvents atomic.Uint64
 }
 
 // openUnderlay reads an interface's addresses and opens one socket per
@@ -72,7 +84,8 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 		mtu:     attrs.MTU,
 		ports:   make([]pmd.PortID, len(e.workers)),
 	}
-	us := &underlayState{port: up, queues: queues, joinFd: -1, sockets: make([]*pmd.Socket, len(e.workers)), pmdPort: make([]*pmd.Port, len(e.workers))}
+	us := &underlayState{port: up, queues: queues, joinFd: -1, sockets: make([]*pmd.Socket, len(e.workers)), pmdPort: make([]*pmd.Port, len(e.workers)),
+		operUp: operUp(attrs)}
 	for wi, ew := range e.workers {
 		up.ports[wi] = -1
 		if wi >= queues {
@@ -123,7 +136,7 @@ func (us *underlayState) activate(e *Engine) error {
 	if err != nil {
 		return err
 	}
-	us.slot = slot
+	us.slot, us.hasSlot = slot, true
 	for wi, s := range us.sockets {
 		if s != nil {
 			if err := e.prog.SetSocket(slot+uint32(wi), s.Fd()); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -51,6 +52,9 @@ type vnetState struct {
 	created bool
 	queues  int
 	attach  *xdpprog.Attachment
+	// replaced counts the times the devices were deleted outside vnetd
+	// and created again.
+	replaced atomic.Uint64
 }
 
 // vnetMTU returns the MTU of a vnet device: the largest inner IP packet
@@ -356,6 +360,39 @@ func (e *Engine) removeVnet(vs *vnetState) error {
 		// Stop accepting the vnet's packets at once.
 		e.sad.Remove(vn.key)
 	}
+	if err := e.closeVnetPorts(vs); err != nil {
+		errs = append(errs, err)
+	}
+	// Deleting the dataplane end deletes the pair; the user end may have
+	// been moved to another namespace.
+	if l, err := netlink.LinkByName(vn.dpDevice); err == nil && vs.created && (vs.dpIdx == 0 || l.Attrs().Index == vs.dpIdx) {
+		if err := netlink.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("delete devices %s and %s: %w", vn.dpDevice, vn.device, err))
+		}
+	}
+	// The vnet's tables go with it; workers hold frames queued for its
+	// destinations until their next tick drops them.
+	e.indices.release(vn.index)
+	if vn.key != nil {
+		// No worker uses the vnet any more, so its keys can be zeroed.
+		for _, row := range vn.senders {
+			for _, s := range row {
+				s.Close()
+			}
+		}
+		vn.key.Close()
+		vn.key = nil
+		e.updateSteering()
+	}
+	return errors.Join(errs...)
+}
+
+// closeVnetPorts detaches the XDP program from a vnet's dataplane end,
+// takes the vnet out of the data path and closes its sockets. The vnet's
+// tables and keys stay. The caller holds e.mu.
+func (e *Engine) closeVnetPorts(vs *vnetState) error {
+	vn := vs.vn
+	var errs []error
 	if vs.attach != nil {
 		if err := vs.attach.Close(); err != nil {
 			errs = append(errs, err)
@@ -394,27 +431,6 @@ func (e *Engine) removeVnet(vs *vnetState) error {
 		vs.hasSlot = false
 	}
 	vs.ports, vs.sockets = nil, nil
-	// Deleting the dataplane end deletes the pair; the user end may have
-	// been moved to another namespace.
-	if l, err := netlink.LinkByName(vn.dpDevice); err == nil && vs.created && (vs.dpIdx == 0 || l.Attrs().Index == vs.dpIdx) {
-		if err := netlink.LinkDel(l); err != nil {
-			errs = append(errs, fmt.Errorf("delete devices %s and %s: %w", vn.dpDevice, vn.device, err))
-		}
-	}
-	// The vnet's tables go with it; workers hold frames queued for its
-	// destinations until their next tick drops them.
-	e.indices.release(vn.index)
-	if vn.key != nil {
-		// No worker uses the vnet any more, so its keys can be zeroed.
-		for _, row := range vn.senders {
-			for _, s := range row {
-				s.Close()
-			}
-		}
-		vn.key.Close()
-		vn.key = nil
-		e.updateSteering()
-	}
 	return errors.Join(errs...)
 }
 
@@ -455,6 +471,9 @@ func (e *Engine) updateSteering() {
 		}
 	}
 	for _, us := range e.underlay {
+		if us.gone {
+			continue
+		}
 		if err := us.setPort(e, secure); err != nil {
 			e.log.Error("update XDP steering", zap.String("interface", us.port.name), zap.Error(err))
 		}
@@ -557,6 +576,10 @@ func (e *Engine) SetGroup(addr netip.Addr) error {
 	g := addr.As4()
 	var errs []error
 	for _, us := range e.underlay {
+		if us.gone {
+			// It joins the group when it is opened again.
+			continue
+		}
 		if err := us.join(e, g); err != nil {
 			errs = append(errs, err)
 		}

@@ -93,14 +93,7 @@ func counterIn(t *testing.T, stats, scope, name string) uint64 {
 func TestResolutionAfterFlush(t *testing.T) {
 	l := newLAN(t, nstest.Prefix(), 0)
 	h1, h2 := l.addHost("h1", 1), l.addHost("h2", 2)
-	for _, h := range []*host{h1, h2} {
-		h.mustVn("vnet-create", "-b", "br1500", "1500")
-	}
-	a1 := h1.addVM("a", "br1500", "vnif1500", "198.19.0.1/24")
-	h2.addVM("a", "br1500", "vnif1500", "198.19.0.2/24")
-	if err := ping(a1, "198.19.0.2", 2); err != nil {
-		t.Fatalf("ping: %v", err)
-	}
+	a1 := vnetPair(t, h1, h2)
 	h1.mustVn("varp-flush")
 	if strings.Contains(h1.mustVn("varp"), "ventry") {
 		t.Fatalf("VARP cache not empty after varp-flush")
