@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestAutoQueues(t *testing.T) {
@@ -35,5 +36,22 @@ func TestAutoQueues(t *testing.T) {
 		if got := autoQueues(tt.interfaces, tt.cpus, zap.NewNop()); got != tt.want {
 			t.Errorf("%s: autoQueues(%q, %v) = %d, want %d", tt.name, tt.interfaces, tt.cpus, got, tt.want)
 		}
+	}
+}
+
+// TestResolverLogIsSampled: the resolver logs a burst of one message,
+// then drops the rest of that second's.
+func TestResolverLogIsSampled(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	r := newHopResolver(&Engine{log: zap.New(core)})
+	for i := 0; i < 3*resolveLogBurst; i++ {
+		r.log.Warn("no route to underlay destination")
+	}
+	r.log.Warn("another message")
+	if n := logs.FilterMessage("no route to underlay destination").Len(); n != resolveLogBurst {
+		t.Errorf("logged %d lines of a repeated message, want %d", n, resolveLogBurst)
+	}
+	if n := logs.FilterMessage("another message").Len(); n != 1 {
+		t.Errorf("logged %d lines of another message, want 1", n)
 	}
 }

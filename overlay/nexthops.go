@@ -6,6 +6,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,6 +20,9 @@ var timeNow = time.Now
 // resolve queue.
 type hopResolver struct {
 	e *Engine
+	// log is sampled: the destinations come from the network, and each
+	// unroutable one would log a line.
+	log *zap.Logger
 	// routes maps each destination asked for to the interface and
 	// neighbour it is reached through.
 	routes map[[4]byte]route
@@ -30,6 +34,10 @@ type route struct {
 	via     [4]byte
 }
 
+// resolveLogBurst is how many lines of one message the resolver logs per
+// second; the rest of that second's are dropped.
+const resolveLogBurst = 5
+
 // resolveRefresh is how often installed next hops are looked up again.
 const resolveRefresh = 30 * time.Second
 
@@ -40,7 +48,10 @@ const usableNeigh = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELA
 	netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
 
 func newHopResolver(e *Engine) *hopResolver {
-	return &hopResolver{e: e, routes: make(map[[4]byte]route)}
+	sampled := e.log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Second, resolveLogBurst, 0)
+	}))
+	return &hopResolver{e: e, log: sampled, routes: make(map[[4]byte]route)}
 }
 
 func (r *hopResolver) run() {
@@ -114,7 +125,7 @@ func (r *hopResolver) refresh() {
 // resolve looks up the route to dst and installs its next hop, or
 // requests that the kernel resolve the neighbour.
 func (r *hopResolver) resolve(dst [4]byte) {
-	log := r.e.log.With(zap.Stringer("dst", net.IP(dst[:])))
+	log := r.log.With(zap.Stringer("dst", net.IP(dst[:])))
 	routes, err := netlink.RouteGet(net.IP(dst[:]))
 	if err != nil || len(routes) == 0 {
 		log.Warn("no route to underlay destination", zap.Error(err))
@@ -177,7 +188,7 @@ func (r *hopResolver) trigger(rr route) {
 		Flags:     netlink.NTF_USE,
 	})
 	if err != nil {
-		r.e.log.Warn("request neighbour resolution", zap.Stringer("neighbour", net.IP(rr.via[:])), zap.Error(err))
+		r.log.Warn("request neighbour resolution", zap.Stringer("neighbour", net.IP(rr.via[:])), zap.Error(err))
 	}
 }
 
