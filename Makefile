@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: help setup build demo test test-short vet clean
+.PHONY: help setup build demo test test-short vet install clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,15 @@ test: setup vet ## run unit tests, then end-to-end tests in network namespaces (
 
 test-short: ## run the tests that need no root (no namespaces, XDP or AF_XDP)
 	$(GO) test -count=1 -short ./...
+
+PREFIX ?= /usr/local
+install: build ## install vnetd, vn, the systemd unit, and the example configuration where none exists (as root)
+	install -D -m 0755 $(BIN)/vnetd $(DESTDIR)$(PREFIX)/sbin/vnetd
+	install -D -m 0755 $(BIN)/vn $(DESTDIR)$(PREFIX)/bin/vn
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|' scripts/systemd/vnetd.service > $(DESTDIR)/etc/systemd/system/vnetd.service
+	test -e $(DESTDIR)/etc/default/vnetd || install -D -m 0644 scripts/systemd/vnetd.default $(DESTDIR)/etc/default/vnetd
+	test -e $(DESTDIR)/etc/vnetd/vnetd.conf || install -D -m 0644 scripts/systemd/vnetd.conf $(DESTDIR)/etc/vnetd/vnetd.conf
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -180,3 +180,22 @@ func TestBrokenStateFile(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfiguration starts vnetd with the example startup file
+// that the systemd unit uses, so that the file stays valid.
+func TestExampleConfiguration(t *testing.T) {
+	conf, err := filepath.Abs("../../scripts/systemd/vnetd.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := underlay(t, 1)[0]
+	h.stop()
+	h.args = []string{"-f", conf}
+	h.start(buildBinaries(t))
+	if vnets := h.mustVn("vnets"); !strings.Contains(vnets, "(vnetif vnif1500)") {
+		t.Errorf("the example configuration did not create vnet 1500:\n%s", vnets)
+	}
+	if log := h.log.String(); strings.Contains(log, "startup command failed") {
+		t.Errorf("the example configuration has a failing command:\n%s", log)
+	}
+}
