@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs vnetd on three hosts built as network namespaces on a bridged
-# underlay, creates two vnets with vn and puts VM namespaces on them.
-# It checks that VMs of one vnet reach each other across hosts, and that
-# VMs of different vnets do not. Everything it creates is removed on
+# underlay, creates two vnets and an encrypted one with vn, and puts VM
+# namespaces on them. It checks that VMs of one vnet reach each other
+# across hosts, that VMs of different vnets do not, and that the
+# encrypted vnet's traffic crosses the underlay in ESP only. Everything it creates is removed on
 # exit, and the exit status is non-zero if any check fails.
 #
-# Addresses: underlay 198.18.0.0/24, overlay 198.19.1.0/24 (both in the
-# benchmarking range 198.18.0.0/15).
+# Addresses: underlay 198.18.0.0/24, overlays 198.19.1.0/24 and
+# 198.19.2.0/24 (all in the benchmarking range 198.18.0.0/15).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,12 +21,12 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: needs root (network namespaces, XDP and AF_XDP); run: sudo make demo" >&2
 	exit 2
 fi
-for tool in ip ping socat sha256sum; do
+for tool in ip ping socat sha256sum tcpdump od; do
 	command -v "$tool" >/dev/null || { echo "demo: $tool is missing (run: make setup)" >&2; exit 2; }
 done
 [ -x "$bin/vnetd" ] && [ -x "$bin/vn" ] || { echo "demo: $bin/vnetd or $bin/vn is missing (run: make build)" >&2; exit 2; }
 
-namespaces=($prefix-sw $prefix-h1 $prefix-h2 $prefix-h3 $prefix-a1 $prefix-a2 $prefix-a3 $prefix-b2 $prefix-b3)
+namespaces=($prefix-sw $prefix-h1 $prefix-h2 $prefix-h3 $prefix-a1 $prefix-a2 $prefix-a3 $prefix-b2 $prefix-b3 $prefix-c1 $prefix-c3)
 
 cleanup() {
 	for pid in "${pids[@]}"; do
@@ -160,6 +161,33 @@ if in_ns $prefix-a1 timeout 30 socat -u OPEN:"$work/data" TCP:198.19.1.3:5001 &&
 	fi
 else
 	fail "TCP transfer did not complete"
+fi
+
+step "encrypted vnet 1502 (security conf) on h1 and h3, with one key for both"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/vnet1502.key"
+chmod 600 "$work/vnet1502.key"
+for h in h1 h3; do
+	vn $h vnet-create -s conf -k "$work/vnet1502.key" -b br1502 1502
+done
+vm c1 h1 br1502 vnif1502 198.19.2.1/24
+vm c3 h3 br1502 vnif1502 198.19.2.3/24
+echo "    device MTU: $(in_ns $prefix-h1 cat /sys/class/net/vnif1502/mtu) (1500 less the outer headers and ESP)"
+vn h1 capture -i u0 -d out -c 4 -t 5 -w "$work/u0.pcap" &
+capture=$!
+sleep 0.3
+if in_ns $prefix-c1 ping -c 3 -i 0.2 -W 1 -q 198.19.2.3 >"$work/ping" 2>&1; then
+	pass "c1 -> 198.19.2.3: $(grep -o '[0-9]* received' "$work/ping")"
+else
+	fail "c1 -> 198.19.2.3: $(tail -2 "$work/ping" | head -1)"
+fi
+wait $capture || true
+echo "    what h1 sent on its underlay interface (vn capture -i u0 | tcpdump -r -);"
+echo "    ESP is vnet 1502's, UDP to port 1798 the plain vnet 1500's:"
+tcpdump -nr "$work/u0.pcap" 2>/dev/null | sed 's/^/      /'
+if tcpdump -nr "$work/u0.pcap" 2>/dev/null | grep -q 'ESP(spi=' && ! tcpdump -nr "$work/u0.pcap" 2>/dev/null | grep -q ICMP; then
+	pass "the underlay carries ESP only: the inner ICMP is not readable"
+else
+	fail "the underlay capture shows no ESP, or shows the inner ICMP"
 fi
 
 step "what h1 learned: vn varp"
