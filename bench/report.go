@@ -183,33 +183,31 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	}
 }
 
-// writeBackground states the load from other programs, and warns when
-// it was high enough to distort the figures.
+// writeBackground states the load from other programs before and after
+// the measurements, and warns when it was high enough to distort the
+// figures.
 func writeBackground(w io.Writer, r *Report) {
 	if len(r.Host.Background) == 0 {
 		return
 	}
-	var parts []string
 	busiest := 0.0
-	for _, u := range r.Host.Background {
-		parts = append(parts, fmt.Sprintf("CPU%d %.0f%%", u.CPU, u.Busy()))
-		busiest = max(busiest, u.Busy())
+	describe := func(use []CPUUse) string {
+		var parts []string
+		for _, u := range use {
+			parts = append(parts, fmt.Sprintf("CPU%d %.0f%%", u.CPU, u.Busy()))
+			busiest = max(busiest, u.Busy())
+		}
+		return strings.Join(parts, ", ")
 	}
-	fmt.Fprintf(w, "Other load: in the two seconds before the first measurement the CPUs were busy %s; the load average was %s at the start and %s at the end.\n",
-		strings.Join(parts, ", "), orDash(r.Host.LoadStart), orDash(r.Host.LoadEnd))
-	if busiest > 10 || loadAbove(r.Host.LoadEnd, 1) {
+	fmt.Fprintf(w, "Other load: in the two seconds before the first measurement the CPUs were busy %s", describe(r.Host.Background))
+	if len(r.Host.BackgroundEnd) > 0 {
+		fmt.Fprintf(w, ", and in the two seconds after the last %s", describe(r.Host.BackgroundEnd))
+	}
+	fmt.Fprintf(w, "; the load average, which includes the harness, was %s at the start and %s at the end.\n",
+		orDash(r.Host.LoadStart), orDash(r.Host.LoadEnd))
+	if busiest > 10 {
 		fmt.Fprintf(w, "**Other programs were using the CPUs during this run, so every figure below is lower and noisier than on an idle machine.**\n")
 	}
-}
-
-// loadAbove reports whether the first field of a load average is above
-// limit.
-func loadAbove(load string, limit float64) bool {
-	var v float64
-	if _, err := fmt.Sscan(load, &v); err != nil {
-		return false
-	}
-	return v > limit
 }
 
 func orDash(s string) string {

@@ -118,3 +118,32 @@ func TestIsLossCounter(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteBackground(t *testing.T) {
+	quiet := []CPUUse{{CPU: 0, Idle: 99}, {CPU: 1, Idle: 98}}
+	busy := []CPUUse{{CPU: 0, Idle: 99}, {CPU: 1, Idle: 40}}
+	const warning = "Other programs were using the CPUs"
+	tests := []struct {
+		name        string
+		start, end  []CPUUse
+		loadEnd     string
+		wantWarning bool
+		wantText    string
+	}{
+		{"quiet before and after, busy harness", quiet, quiet, "2.26 2.52 1.83", false, "and in the two seconds after the last CPU0 1%, CPU1 2%"},
+		{"busy before", busy, quiet, "0.10 0.10 0.10", true, "CPU1 60%"},
+		{"busy after", quiet, busy, "0.10 0.10 0.10", true, "after the last CPU0 1%, CPU1 60%"},
+		{"no reading after", quiet, nil, "", false, "the load average, which includes the harness, was 0.5 at the start and – at the end"},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		r := &Report{Host: Host{Background: tt.start, BackgroundEnd: tt.end, LoadStart: "0.5", LoadEnd: tt.loadEnd}}
+		writeBackground(&b, r)
+		if got := strings.Contains(b.String(), warning); got != tt.wantWarning {
+			t.Errorf("%s: warning %v, want %v:\n%s", tt.name, got, tt.wantWarning, b.String())
+		}
+		if !strings.Contains(b.String(), tt.wantText) {
+			t.Errorf("%s: text lacks %q:\n%s", tt.name, tt.wantText, b.String())
+		}
+	}
+}

@@ -33,7 +33,11 @@ type Host struct {
 	// harness started any traffic. It is load from other programs, which
 	// distorts every figure.
 	Background []CPUUse `json:"background,omitempty"`
-	// LoadStart and LoadEnd are /proc/loadavg at the start and the end.
+	// BackgroundEnd is the same during two seconds after the harness
+	// stopped its own processes.
+	BackgroundEnd []CPUUse `json:"background_end,omitempty"`
+	// LoadStart and LoadEnd are /proc/loadavg at the start and the end;
+	// LoadEnd includes the harness's own load.
 	LoadStart string `json:"load_start,omitempty"`
 	LoadEnd   string `json:"load_end,omitempty"`
 }

@@ -178,6 +178,7 @@ func run(args []string) int {
 	if ctx.Err() != nil {
 		return 130
 	}
+	h.measureBackgroundEnd(ctx)
 	if err := h.write(); err != nil {
 		fmt.Fprintln(os.Stderr, "vnbench:", err)
 		status = 1
@@ -369,6 +370,24 @@ func (h *harness) waitForIdle(ctx context.Context) {
 		}
 		h.progress("waiting for other programs to leave the CPUs idle (busiest CPU %.0f%%)", busiest)
 	}
+}
+
+// measureBackgroundEnd records the CPU use of other programs during two
+// seconds after the harness stopped its own processes. The load average
+// cannot show it: it still counts the harness's last minute.
+func (h *harness) measureBackgroundEnd(ctx context.Context) {
+	before, err := bench.ReadCPUTimes()
+	if err != nil {
+		return
+	}
+	sleepCtx(ctx, 2*time.Second)
+	after, err := bench.ReadCPUTimes()
+	if err != nil || ctx.Err() != nil {
+		return
+	}
+	h.mu.Lock()
+	h.report.Host.BackgroundEnd = bench.CPUUsage(before, after)
+	h.mu.Unlock()
 }
 
 // write writes the raw JSON, the markdown report and its plots, and the
