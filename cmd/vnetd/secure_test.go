@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vnet-xdp/vnet/internal/nstest"
 )
 
 // startCapture starts vn capture with args on the host and gives it time
@@ -137,30 +139,42 @@ func TestSecureVnets(t *testing.T) {
 	}
 }
 
-// TestSecureCaptureDecrypts reads an underlay capture of a conf vnet with
-// tshark, given the SAs that vn esp-keys exports: Wireshark's own ESP
-// code must decrypt and verify what vnetd sent.
+// TestSecureCaptureDecrypts reads an underlay capture of a conf vnet and
+// an auth vnet with tshark, given the SAs that vn esp-keys exports:
+// Wireshark's own ESP code must decrypt and verify what vnetd sent.
 func TestSecureCaptureDecrypts(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("skipped: tshark is not installed (apt-get install tshark)")
 	}
 	hs := underlay(t, 2)
 	h1, h2 := hs[0], hs[1]
-	key := writeKey(t, strings.Repeat("c4", 16))
-	for _, h := range []*host{h1, h2} {
-		h.mustVn("vnet-create", "-s", "conf", "-k", key, "-b", "br1502", "1502")
+	vnets := []struct {
+		id, security, key, subnet string
+		vm                        *nstest.Netns
+	}{
+		{id: "1502", security: "conf", key: strings.Repeat("c4", 16), subnet: "198.19.2."},
+		{id: "1503", security: "auth", key: strings.Repeat("d5", 32), subnet: "198.19.3."},
 	}
-	a1 := h1.addVM("a", "br1502", "vnif1502", "198.19.2.1/24")
-	h2.addVM("a", "br1502", "vnif1502", "198.19.2.2/24")
-	if err := ping(a1, "198.19.2.2", 1); err != nil {
-		t.Fatalf("ping: %v", err)
+	for i := range vnets {
+		v := &vnets[i]
+		key := writeKey(t, v.key)
+		for _, h := range []*host{h1, h2} {
+			h.mustVn("vnet-create", "-s", v.security, "-k", key, "-b", "br"+v.id, v.id)
+		}
+		v.vm = h1.addVM("v"+v.id, "br"+v.id, "vnif"+v.id, v.subnet+"1/24")
+		h2.addVM("v"+v.id, "br"+v.id, "vnif"+v.id, v.subnet+"2/24")
+		if err := ping(v.vm, v.subnet+"2", 1); err != nil {
+			t.Fatalf("ping across vnet %s: %v", v.id, err)
+		}
 	}
 
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "u0.pcap")
-	capture := h1.startCapture("-i", "u0", "-d", "both", "-t", "3", "-w", pcap)
-	if err := ping(a1, "198.19.2.2", 3); err != nil {
-		t.Fatalf("ping during the capture: %v", err)
+	capture := h1.startCapture("-i", "u0", "-d", "both", "-t", "4", "-w", pcap)
+	for _, v := range vnets {
+		if err := ping(v.vm, v.subnet+"2", 3); err != nil {
+			t.Fatalf("ping across vnet %s during the capture: %v", v.id, err)
+		}
 	}
 	if err := capture.Wait(); err != nil {
 		t.Fatalf("vn capture: %v", err)
@@ -168,7 +182,10 @@ func TestSecureCaptureDecrypts(t *testing.T) {
 
 	// Host 1 exports the SAs it sends with, for the requests, and those
 	// it received with, for the replies.
-	sas := h1.mustVn("esp-keys", "1502")
+	var sas string
+	for _, v := range vnets {
+		sas += h1.mustVn("esp-keys", v.id)
+	}
 	config := filepath.Join(dir, "config")
 	if err := os.MkdirAll(filepath.Join(config, "wireshark"), 0o700); err != nil {
 		t.Fatal(err)
@@ -185,11 +202,13 @@ func TestSecureCaptureDecrypts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
 	}
+
 	// Wireshark has no dissector for port 1798, so the decrypted UDP
-	// payload is data: the message header, the EtherIP header with the
-	// vnet id, and the inner frame.
+	// payload is data: the message header, the EtherIP header ending in
+	// the vnet id, and the inner frame.
 	const frameOffset = 4 + 18
-	var packets, good, requests, replies int
+	var packets, good int
+	requests, replies := map[string]int{}, map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, "\t")
 		if len(f) != 2 {
@@ -203,6 +222,7 @@ func TestSecureCaptureDecrypts(t *testing.T) {
 		if err != nil || len(payload) < frameOffset+14+20+1 {
 			continue
 		}
+		id := hex.EncodeToString(payload[frameOffset-2 : frameOffset])
 		frame := payload[frameOffset:]
 		ip := frame[14:]
 		if frame[12] != 0x08 || frame[13] != 0x00 || ip[9] != 1 {
@@ -210,15 +230,18 @@ func TestSecureCaptureDecrypts(t *testing.T) {
 		}
 		switch ip[(ip[0]&0x0f)*4] {
 		case 8:
-			requests++
+			requests[id]++
 		case 0:
-			replies++
+			replies[id]++
 		}
 	}
 	if packets == 0 || good != packets {
 		t.Errorf("tshark verified %d of %d ESP packets, want all:\n%s", good, packets, out)
 	}
-	if requests < 3 || replies < 3 {
-		t.Errorf("tshark decrypted %d echo requests and %d replies, want 3 of each:\n%s", requests, replies, out)
+	for _, v := range vnets {
+		if requests[v.id] < 3 || replies[v.id] < 3 {
+			t.Errorf("tshark decrypted %d echo requests and %d replies of %s vnet %s, want 3 of each:\n%s",
+				requests[v.id], replies[v.id], v.security, v.id, out)
+		}
 	}
 }
