@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/vnet-xdp/vnet/overlay/esp"
 	"github.com/vnet-xdp/vnet/overlay/wire"
@@ -35,6 +38,10 @@ type Config struct {
 	// otherwise the largest receive queue count of the interfaces, at
 	// most one per CPU.
 	Queues int
+	// KeepDevices makes Close leave the vnets' veth pairs in place, with
+	// their bridges and namespaces, so that a vnetd started with the
+	// same configuration adopts them and the VMs stay attached.
+	KeepDevices bool
 	// CPUs lists the CPU each worker is pinned to. Empty pins worker i to
 	// the (i+1)-th last CPU, so that CPU 0 is left to the control
 	// goroutine and the kernel when there are enough CPUs.
@@ -142,8 +149,11 @@ type Engine struct {
 	resolveWake chan struct{}
 	hops        *hopResolver
 
-	start    time.Time
-	stop     chan struct{}
+	start time.Time
+	stop  chan struct{}
+	// failed receives the error of the first worker that stops on its
+	// own.
+	failed   chan error
 	bg       sync.WaitGroup
 	started  bool
 	closed   bool
@@ -177,6 +187,7 @@ func New(c Config) (*Engine, error) {
 		resolveWake: make(chan struct{}, 1),
 		start:       time.Now(),
 		stop:        make(chan struct{}),
+		failed:      make(chan error, 1),
 		indices:     newIndexAllocator(maxVnets),
 	}
 	if err := e.setup(); err != nil {
@@ -230,6 +241,9 @@ func (c *Config) fill() error {
 	if len(c.CPUs) != c.Queues {
 		return fmt.Errorf("%d CPUs given for %d queues (give one CPU per queue)", len(c.CPUs), c.Queues)
 	}
+	if err := checkCPUs(c.CPUs); err != nil {
+		return err
+	}
 	if c.Umem.Frames == 0 {
 		c.Umem.Frames = DefaultUmemFrames
 	}
@@ -244,6 +258,28 @@ func (c *Config) fill() error {
 	}
 	if c.BusyPoll {
 		c.SpinPolls = -1
+	}
+	return nil
+}
+
+// checkCPUs checks that the process may run on each CPU, so that a worker
+// does not fail to pin itself after the dataplane started.
+func checkCPUs(cpus []int) error {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return fmt.Errorf("read the CPUs this process may use: %w", err)
+	}
+	var list []string
+	// CPU_SETSIZE of glibc and of unix.CPUSet.
+	for i := 0; i < 1024; i++ {
+		if allowed.IsSet(i) {
+			list = append(list, strconv.Itoa(i))
+		}
+	}
+	for _, cpu := range cpus {
+		if cpu < 0 || !allowed.IsSet(cpu) {
+			return fmt.Errorf("invalid CPU %d (this process may use CPUs %s)", cpu, strings.Join(list, ","))
+		}
 	}
 	return nil
 }
@@ -416,6 +452,10 @@ func (e *Engine) Start() error {
 			err := ew.w.Run()
 			if err != nil {
 				e.log.Error("worker stopped", zap.Int("worker", ew.w.ID()), zap.Error(err))
+				select {
+				case e.failed <- fmt.Errorf("worker %d: %w", ew.w.ID(), err):
+				default:
+				}
 			} else {
 				e.log.Info("worker stopped", zap.Int("worker", ew.w.ID()))
 			}
@@ -428,6 +468,11 @@ func (e *Engine) Start() error {
 	go e.watchLinks()
 	return nil
 }
+
+// Failed returns a channel that receives an error when a worker stops
+// on its own: the dataplane no longer moves all of its traffic, and the
+// daemon should stop so that it can be restarted.
+func (e *Engine) Failed() <-chan error { return e.failed }
 
 // sweep removes table entries that were not confirmed within the entry
 // TTL.
@@ -459,7 +504,8 @@ func (e *Engine) sweep() {
 }
 
 // Close stops the workers and background tasks, removes every vnet's
-// devices, detaches XDP and closes the sockets. It is idempotent.
+// devices unless Config.KeepDevices is set, detaches XDP and closes the
+// sockets. It is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -475,9 +521,12 @@ func (e *Engine) Close() error {
 	defer e.mu.Unlock()
 	var errs []error
 	for _, vs := range e.vnets {
-		if err := e.removeVnet(vs); err != nil {
+		if err := e.removeVnet(vs, !e.conf.KeepDevices); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if e.conf.KeepDevices && len(e.vnets) > 0 {
+		e.log.Info("vnet devices kept for the next start, which adopts them", zap.Int("vnets", len(e.vnets)))
 	}
 	for _, us := range e.underlay {
 		if err := us.deactivate(e); err != nil {

@@ -161,7 +161,7 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 		}
 	}
 	if err := e.createVnet(vs); err != nil {
-		if rerr := e.removeVnet(vs); rerr != nil {
+		if rerr := e.removeVnet(vs, true); rerr != nil {
 			e.log.Error("clean up after failed vnet.add", zap.Stringer("vnet", c.ID), zap.Error(rerr))
 		}
 		return err
@@ -288,8 +288,11 @@ func (e *Engine) openVnetPorts(vs *vnetState) error {
 			return err
 		}
 		p, err := ew.w.AddPort(s, pmd.PortConfig{Name: fmt.Sprintf("%s queue %d", vn.dpDevice, wi), FillTarget: deviceFillTarget})
+		if errors.Is(err, pmd.ErrUmemFull) {
+			return fmt.Errorf("vnet %s: %w (start vnetd with more --umem-frames)", vn.id, err)
+		}
 		if err != nil {
-			return fmt.Errorf("vnet %s: %w (each worker's UMEM is full; start vnetd with more --umem-frames)", vn.id, err)
+			return fmt.Errorf("vnet %s: %w", vn.id, err)
 		}
 		vs.sockets = append(vs.sockets, s)
 		vs.ports = append(vs.ports, p)
@@ -345,15 +348,16 @@ func (e *Engine) DeleteVnet(id wire.VnetID) error {
 	if !ok {
 		return fmt.Errorf("vnet %s: %w", id, ErrNotFound)
 	}
-	err := e.removeVnet(vs)
+	err := e.removeVnet(vs, true)
 	delete(e.vnets, id)
 	e.log.Info("vnet deleted", zap.Stringer("vnet", id), zap.String("device", vs.vn.device))
 	return err
 }
 
-// removeVnet undoes createVnet, also after a partial failure. The caller
-// holds e.mu.
-func (e *Engine) removeVnet(vs *vnetState) error {
+// removeVnet undoes createVnet, also after a partial failure. Without
+// deleteDevices the veth pair stays, for the next vnetd to adopt. The
+// caller holds e.mu.
+func (e *Engine) removeVnet(vs *vnetState, deleteDevices bool) error {
 	vn := vs.vn
 	var errs []error
 	if vn.key != nil {
@@ -365,7 +369,7 @@ func (e *Engine) removeVnet(vs *vnetState) error {
 	}
 	// Deleting the dataplane end deletes the pair; the user end may have
 	// been moved to another namespace.
-	if l, err := netlink.LinkByName(vn.dpDevice); err == nil && vs.created && (vs.dpIdx == 0 || l.Attrs().Index == vs.dpIdx) {
+	if l, err := netlink.LinkByName(vn.dpDevice); err == nil && deleteDevices && vs.created && (vs.dpIdx == 0 || l.Attrs().Index == vs.dpIdx) {
 		if err := netlink.LinkDel(l); err != nil {
 			errs = append(errs, fmt.Errorf("delete devices %s and %s: %w", vn.dpDevice, vn.device, err))
 		}

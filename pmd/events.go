@@ -1,6 +1,7 @@
 package pmd
 
 import (
+	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -235,6 +236,10 @@ func (w *Worker) isRetired(id int) bool {
 
 // checkCommitment fails when adding p would let the ports keep more
 // frames away from the free stack than the UMEM has.
+// ErrUmemFull is returned by AddPort when the frames that the worker's
+// ports may hold at once would exceed its UMEM.
+var ErrUmemFull = errors.New("port would overcommit the UMEM")
+
 func (w *Worker) checkCommitment(p *Port) error {
 	used := uint64(BatchSize)
 	n := 0
@@ -254,8 +259,8 @@ func (w *Worker) checkCommitment(p *Port) error {
 	}
 	need := uint64(p.commitment())
 	if frames := uint64(w.umem.frames); used+need > frames {
-		return fmt.Errorf("add port %s to worker %d: port would overcommit the UMEM of %d frames: it needs %d (fill target %d + tx ring %d), and %d ports and a batch in flight already need %d (use a larger UMEM, smaller rings or a lower fill target)",
-			p.cfg.Name, w.cfg.ID, frames, need, p.fillTarget, p.sock.cfg.Rings.Tx, n, used)
+		return fmt.Errorf("add port %s to worker %d: %w: the UMEM has %d frames, the port needs %d (fill target %d + tx ring %d), and %d ports and a batch in flight already need %d (use a larger UMEM, smaller rings or a lower fill target)",
+			p.cfg.Name, w.cfg.ID, ErrUmemFull, frames, need, p.fillTarget, p.sock.cfg.Rings.Tx, n, used)
 	}
 	return nil
 }

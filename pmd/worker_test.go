@@ -1,6 +1,7 @@
 package pmd
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,9 @@ func TestAddPortOvercommit(t *testing.T) {
 					if !strings.Contains(err.Error(), part) {
 						t.Errorf("AddPort(%s) error %q does not mention %q", name, err, part)
 					}
+				}
+				if !errors.Is(err, ErrUmemFull) {
+					t.Errorf("AddPort(%s) error %q is not ErrUmemFull", name, err)
 				}
 				if !s.closed.Load() {
 					t.Errorf("socket of the rejected port is open, want it closed")

@@ -368,3 +368,53 @@ func TestRestartAdoptsDevices(t *testing.T) {
 		t.Errorf("ping after the restart: %v", err)
 	}
 }
+
+// TestCleanRestartKeepsDevices stops vnetd with SIGTERM and starts it
+// again: with saved state the vnet devices stay, on their bridge or in
+// the namespace they were moved to, and the VMs keep their connectivity.
+func TestCleanRestartKeepsDevices(t *testing.T) {
+	hs := underlay(t, 2)
+	a1 := vnetPair(t, hs[0], hs[1])
+	h := hs[0]
+
+	// vnet 1501's device itself is the VM's interface, as a container's.
+	h.mustVn("vnet-create", "1501")
+	hs[1].mustVn("vnet-create", "-b", "br1501", "1501")
+	c1 := nstest.New(t, h.ns.Name+"c")
+	h.ns.MustRun(t, "ip", "link", "set", "vnif1501", "netns", c1.Name)
+	c1.MustRun(t, "ip", "addr", "add", "198.19.1.1/24", "dev", "vnif1501")
+	c1.MustRun(t, "ip", "link", "set", "vnif1501", "up")
+	hs[1].addVM("c", "br1501", "vnif1501", "198.19.1.2/24")
+	if err := ping(c1, "198.19.1.2", 2); err != nil {
+		t.Fatalf("ping from the container before the restart: %v", err)
+	}
+
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h.ns.Run("ip", "link", "show", "vnif1500"); err != nil || !strings.Contains(out, "master br1500") {
+		t.Errorf("vnif1500 after a clean stop: %v %s, want it kept on br1500", err, out)
+	}
+	if !strings.Contains(h.log.String(), "vnet devices kept for the next start") {
+		t.Errorf("the clean stop did not log that it kept the devices:\n%s", h.log.String())
+	}
+	h.start(buildBinaries(t))
+	adopted := waitFor(5*time.Second, func() bool {
+		return strings.Contains(h.log.String(), "adopted left-over vnet devices")
+	})
+	if !adopted {
+		t.Errorf("the restarted vnetd did not adopt the devices:\n%s", h.log.String())
+	}
+	if err := ping(a1, "198.19.0.2", 3); err != nil {
+		t.Errorf("ping from the bridged VM after the restart: %v", err)
+	}
+	if err := ping(c1, "198.19.1.2", 3); err != nil {
+		t.Errorf("ping from the container after the restart: %v", err)
+	}
+
+	// vnet-delete still removes the devices.
+	h.mustVn("vnet-delete", "1500")
+	if _, err := h.ns.Run("ip", "link", "show", "vnif1500"); err == nil {
+		t.Errorf("vnif1500 exists after vnet-delete")
+	}
+}

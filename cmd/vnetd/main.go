@@ -117,6 +117,9 @@ func (o *options) engineConfig(log *zap.Logger) (overlay.Config, error) {
 		Limits:     o.limits,
 		BusyPoll:   o.busyPoll,
 		Logger:     log,
+		// With saved state the next vnetd restores every vnet, and
+		// adopting its devices keeps the VMs attached.
+		KeepDevices: o.stateDir != "",
 	}
 	if o.umemFrames > 1<<22 {
 		return c, fmt.Errorf("invalid --umem-frames %d (use a power of two up to %d)", o.umemFrames, 1<<22)
@@ -284,6 +287,9 @@ func run(args []string) int {
 	select {
 	case s := <-sigs:
 		log.Info("stopping", zap.Stringer("signal", s))
+	case err := <-eng.Failed():
+		log.Error("dataplane failed; stopping", zap.Error(err))
+		status = 1
 	case err := <-served:
 		if err != nil {
 			log.Error("command socket failed", zap.Error(err))

@@ -199,3 +199,16 @@ func TestExampleConfiguration(t *testing.T) {
 		t.Errorf("the example configuration has a failing command:\n%s", log)
 	}
 }
+
+// TestInvalidCPURefused: a CPU the process may not use stops vnetd at
+// start, before it attaches to any interface.
+func TestInvalidCPURefused(t *testing.T) {
+	h := underlay(t, 1)[0]
+	out, err := h.runVnetd("--iface", "u0", "--socket", filepath.Join(t.TempDir(), "s"), "--state-dir", t.TempDir(), "--cpus", "999")
+	if err == nil || !strings.Contains(out, "invalid CPU 999 (this process may use CPUs 0,") {
+		t.Errorf("vnetd --cpus 999 = %v:\n%s\nwant an error naming CPU 999 and the usable CPUs", err, out)
+	}
+	if strings.Contains(out, "XDP program attached") {
+		t.Errorf("vnetd --cpus 999 attached XDP before it failed:\n%s", out)
+	}
+}
