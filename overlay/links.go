@@ -102,6 +102,7 @@ func (e *Engine) linkChanged(u netlink.LinkUpdate) {
 			e.underlayGone(i)
 		default:
 			us.setOperUp(e, operUp(attrs))
+			e.setUnderlayMTU(i, attrs.MTU)
 		}
 	}
 	if !deleted {
@@ -134,6 +135,7 @@ func (e *Engine) checkLinks() {
 			e.underlayGone(i)
 		default:
 			us.setOperUp(e, operUp(l.Attrs()))
+			e.setUnderlayMTU(i, l.Attrs().MTU)
 		}
 	}
 	for _, vs := range e.vnets {
@@ -169,6 +171,34 @@ func (us *underlayState) setOperUp(e *Engine, up bool) {
 	}
 	us.downEvents.Add(1)
 	e.log.Warn("underlay interface is down; vnet traffic over it stops until it is up", zap.String("interface", us.port.name))
+}
+
+// setUnderlayMTU follows a change of an underlay interface's MTU. The
+// data path then answers inner packets that no longer fit with ICMP
+// "fragmentation needed" rather than sending packets the link drops.
+// The vnet devices keep their MTU. The caller holds e.mu.
+func (e *Engine) setUnderlayMTU(i, mtu int) {
+	us := e.underlay[i]
+	old := us.port
+	if mtu <= 0 || mtu == old.mtu {
+		return
+	}
+	port := *old
+	port.mtu = mtu
+	e.update(func(c *config) {
+		c.underlay = append([]*underlayPort(nil), c.underlay...)
+		c.underlay[i] = &port
+	})
+	us.port = &port
+	log := e.log.With(zap.String("interface", port.name), zap.Int("mtu", mtu), zap.Int("previous_mtu", old.mtu))
+	if mtu < old.mtu {
+		log.Warn("underlay MTU lowered; larger inner packets get ICMP fragmentation needed, or are fragmented (recreate the vnets to lower their device MTU)")
+	} else {
+		log.Info("underlay MTU raised; the vnet devices keep their MTU until the vnets are recreated")
+	}
+	if err := pmd.CheckFrameFits(e.conf.Umem.FrameSize, mtu, frameTailroom); err != nil {
+		log.Warn("frames of the new MTU do not fit the UMEM frames; larger frames are dropped until vnetd restarts", zap.Error(err))
+	}
 }
 
 // underlayGone takes a deleted underlay interface out of the data path:

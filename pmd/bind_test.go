@@ -187,12 +187,12 @@ func TestCheckFrameFits(t *testing.T) {
 		{2048, 1500, 5000, false},
 	}
 	for _, tt := range tests {
-		err := checkFrameFits(tt.frameSize, tt.mtu, tt.tailroom)
+		err := CheckFrameFits(tt.frameSize, tt.mtu, tt.tailroom)
 		if (err == nil) != tt.ok {
-			t.Errorf("checkFrameFits(%d, MTU %d, tailroom %d) = %v, want ok %v", tt.frameSize, tt.mtu, tt.tailroom, err, tt.ok)
+			t.Errorf("CheckFrameFits(%d, MTU %d, tailroom %d) = %v, want ok %v", tt.frameSize, tt.mtu, tt.tailroom, err, tt.ok)
 		}
 		if err != nil && tt.tailroom < tt.frameSize-FrameHeadroom && !strings.Contains(err.Error(), "MTU") {
-			t.Errorf("checkFrameFits(%d, MTU %d, tailroom %d) error %q does not name the MTU", tt.frameSize, tt.mtu, tt.tailroom, err)
+			t.Errorf("CheckFrameFits(%d, MTU %d, tailroom %d) error %q does not name the MTU", tt.frameSize, tt.mtu, tt.tailroom, err)
 		}
 	}
 }

@@ -172,7 +172,7 @@ func Open(u *Umem, cfg SocketConfig) (*Socket, error) {
 		owner:  u.ownerFd < 0,
 	}
 	copy(s.mac[:], ifi.HardwareAddr)
-	if err := checkFrameFits(u.frameSize, ifi.MTU, cfg.Tailroom); err != nil {
+	if err := CheckFrameFits(u.frameSize, ifi.MTU, cfg.Tailroom); err != nil {
 		return nil, fmt.Errorf("open AF_XDP socket on %s: %w", s.where, err)
 	}
 	if s.owner && u.running.Load() {
@@ -222,9 +222,9 @@ func (s *Socket) registerAgain() (bool, string, error) {
 	return zc, "registered the UMEM again, since its first socket is no longer bound", err
 }
 
-// checkFrameFits checks that a frame of the largest size an MTU allows
+// CheckFrameFits checks that a frame of the largest size an MTU allows
 // fits in a UMEM frame after the headroom, leaving tailroom bytes.
-func checkFrameFits(frameSize uint32, mtu int, tailroom uint32) error {
+func CheckFrameFits(frameSize uint32, mtu int, tailroom uint32) error {
 	usable := frameSize - FrameHeadroom
 	if tailroom >= usable {
 		return fmt.Errorf("invalid tailroom %d (a %d-byte UMEM frame holds %d bytes after the headroom)", tailroom, frameSize, usable)

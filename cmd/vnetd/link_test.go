@@ -132,3 +132,39 @@ func TestUnderlayDeletedAndBack(t *testing.T) {
 		t.Errorf("deleted_events = %d, want 1", n)
 	}
 }
+
+// TestUnderlayMTULowered: after the underlay MTU drops below what the
+// vnet devices were sized for, a VM's packet that no longer fits is
+// fragmented when it allows it, and otherwise gets ICMP "fragmentation
+// needed" with the new limit, instead of vanishing.
+func TestUnderlayMTULowered(t *testing.T) {
+	hs := underlay(t, 2)
+	a1 := vnetPair(t, hs[0], hs[1])
+	for _, h := range hs {
+		h.ns.MustRun(t, "ip", "link", "set", "u0", "mtu", "1400")
+	}
+	for _, h := range hs {
+		noticed := waitFor(3*time.Second, func() bool { return strings.Contains(h.log.String(), "underlay MTU lowered") })
+		if !noticed {
+			t.Fatalf("vnetd in %s did not notice the MTU change within 3 s:\n%s", h.ns.Name, h.log.String())
+		}
+	}
+
+	if out, err := a1.Run("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "dont", "-s", "1400", "198.19.0.2"); err != nil {
+		t.Errorf("ping -M dont -s 1400 after the MTU change: %v\n%s", err, out)
+	}
+	// 1400 bytes of underlay less 64 of encapsulation leave 1336 for
+	// the inner IPv4 packet.
+	out, err := a1.Run("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "198.19.0.2")
+	if err == nil || !strings.Contains(out, "mtu = 1336") {
+		t.Errorf("ping -M do -s 1400 = %v:\n%s\nwant an ICMP fragmentation needed with mtu = 1336", err, out)
+	}
+	stats := hs[0].mustVn("stats")
+	scope := "vnet 0000:0000:0000:0000:0000:0000:0000:1500"
+	if n := counterIn(t, stats, scope, "fragmented"); n == 0 {
+		t.Errorf("fragmented = 0 after packets without DF that did not fit")
+	}
+	if n := counterIn(t, stats, scope, "too_big"); n == 0 {
+		t.Errorf("too_big = 0 after a packet with DF that did not fit")
+	}
+}
