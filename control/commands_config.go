@@ -1,6 +1,8 @@
 package control
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -56,10 +58,40 @@ func (ev *evaluator) vnetAdd(a args, out []byte) ([]byte, *Error) {
 	}
 
 	if derr := ev.dp.AddVnet(cfg); derr != nil {
+		if errors.Is(derr, overlay.ErrExists) {
+			if e := ev.vnetDiffers(a.command, cfg, idText, derr); e != nil {
+				return out, e
+			}
+		}
 		return out, dataplaneError(derr, "add vnet "+id.String(), "vnet "+id.String(), idText)
 	}
 	rec := vnetRecord{id: id, device: ev.deviceOf(id, cfg.Device), security: cfg.Security, keyFile: keyFile}
 	return out, ev.commit("vnet "+id.String()+" added", func(s *state) { s.vnets[id] = rec })
+}
+
+// errVnetDiffers marks a vnet.add of an existing vnet whose settings
+// differ from those requested, so that a startup file reports it.
+var errVnetDiffers = errors.New("the existing vnet has other settings")
+
+// vnetDiffers returns the error for a vnet.add of an existing vnet whose
+// security or device differs from cfg, or nil when they are the same.
+func (ev *evaluator) vnetDiffers(command string, cfg overlay.VnetConfig, idText string, err error) *Error {
+	for _, v := range ev.dp.Vnets() {
+		if v.ID != cfg.ID {
+			continue
+		}
+		if v.Security == cfg.Security && (cfg.Device == "" || cfg.Device == v.Device) {
+			return nil
+		}
+		return &Error{
+			Code: CodeExists,
+			Message: fmt.Sprintf("%s: vnet %s already exists with security %s and device %s, not the security %s and device %s requested (delete it first to add it with other settings)",
+				command, cfg.ID, v.Security, v.Device, cfg.Security, cmp.Or(cfg.Device, cfg.ID.DefaultDevice())),
+			Value: idText,
+			Err:   fmt.Errorf("%w: %w", errVnetDiffers, err),
+		}
+	}
+	return nil
 }
 
 // vnetKey parses the optional (key HEX) and (key-file NAME) fields of

@@ -267,6 +267,9 @@ func TestCommandErrors(t *testing.T) {
 
 		// Dataplane errors.
 		{name: "vnet exists", setup: []string{"(vnet.add (id 1500))"}, command: "(vnet.add (id 1500))", code: CodeExists, value: "1500", message: "vnet " + id1500 + " already exists"},
+		{name: "vnet exists with other security", setup: []string{"(vnet.add (id 1500))"}, command: "(vnet.add (id 1500) (security conf) (key 00112233445566778899aabbccddeeff))", code: CodeExists, value: "1500",
+			message: "vnet.add: vnet " + id1500 + " already exists with security none and device vnif1500, not the security conf and device vnif1500 requested (delete it first"},
+		{name: "vnet exists with other device", setup: []string{"(vnet.add (id 1500))"}, command: "(vnet.add (id 1500) (vnetif vn0))", code: CodeExists, value: "1500", message: "not the security none and device vn0 requested"},
 		{name: "device exists", setup: []string{"(vnet.add (id 1500) (vnetif vn0))"}, command: "(vnet.add (id 1501) (vnetif vn0))", code: CodeExists, value: "1501", message: "device vn0"},
 		{name: "vnet.del missing", command: "(vnet.del (id 1500))", code: CodeNotFound, value: "1500", message: "vnet " + id1500 + " not found"},
 		{name: "vnet.del physical", command: "(vnet.del (id 1))", code: CodeInvalid, value: "1", message: "physical vnet"},

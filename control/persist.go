@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -176,7 +177,12 @@ func (s *Server) restoreState(p *persistence) error {
 		head, _ := st.Expr.Head()
 		var cmdErr *Error
 		if slices.Contains(restorable, head) {
+			before := s.eval.dp.Varp().Group
 			_, _, cmdErr = s.eval.eval(st.Expr, nil)
+			if after := s.eval.dp.Varp().Group; cmdErr == nil && after != before {
+				log.Warn("the saved multicast group replaces the one vnetd started with (change it with varp.mcaddr)",
+					zap.Stringer("group", after), zap.Stringer("started_with", before))
+			}
 		} else {
 			cmdErr = invalidf(head, "%s is not a command that a state file contains (use %s)", abbreviate(st.Expr), strings.Join(restorable, ", "))
 		}
@@ -216,6 +222,10 @@ func (s *Server) applyStartup(f *CommandFile) {
 		switch {
 		case cmdErr == nil:
 			applied++
+		case errors.Is(cmdErr, errVnetDiffers):
+			skipped++
+			log.Warn("startup command skipped: the saved configuration differs from it and is kept",
+				zap.Int("line", st.Line), zap.String("command", head), zap.String("message", cmdErr.Message))
 		case cmdErr.Code == CodeExists:
 			skipped++
 			log.Info("startup command skipped", zap.Int("line", st.Line), zap.String("command", head), zap.String("message", cmdErr.Message))

@@ -132,6 +132,11 @@ func TestStartupFileAndRestart(t *testing.T) {
 	if strings.Contains(log, "startup command failed") || strings.Contains(log, "restore command failed") {
 		t.Errorf("restart logged failed commands:\n%s", log)
 	}
+	// The saved group, 224.10.0.2, differs from the default vnetd starts
+	// with.
+	if !strings.Contains(log, "the saved multicast group replaces the one vnetd started with") {
+		t.Errorf("restart did not warn that the saved group replaced --mcast-addr:\n%s", log)
+	}
 }
 
 // TestStartupFileSyntaxError checks that vnetd does not start with a
