@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -146,8 +147,11 @@ func (ev *evaluator) secureKey(command string, id wire.VnetID, key []byte, keyFi
 		keyFile = keyFileName(id)
 	}
 	loaded, err := ev.keys.load(keyFile)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", invalidf(keyFile, "%s: a vnet with security auth or conf needs a key: %v (give (key HEX), or put the key in hex in %s)", command, err, filepath.Join(ev.keys.dir, keyFile))
+	}
+	if err != nil {
+		return nil, "", invalidf(keyFile, "%s: %v", command, err)
 	}
 	return loaded, keyFile, nil
 }

@@ -232,5 +232,16 @@ func TestBridgeCommandsInNamespace(t *testing.T) {
 		if r.code != exitOK || !strings.Contains(r.stderr, "device vnif1503 is not attached to a bridge") {
 			t.Errorf("vn vnet-delete -b 1503: exit %d, stderr %q, want a note that there is no bridge", r.code, r.stderr)
 		}
+
+		// A device in another namespace than vn's: no bridge is made
+		// here, and the error says where to run vn.
+		dp.AfterAddVnet = nil
+		r = vn(t, path, "vnet-create", "-b", "vnbr4", "1504")
+		if r.code != exitFailed || !strings.Contains(r.stderr, "device vnif1504 is not in this network namespace (run vn in vnetd's namespace") {
+			t.Errorf("vn vnet-create -b vnbr4 with the device elsewhere: exit %d, stderr %q, want exit 1 saying where to run vn", r.code, r.stderr)
+		}
+		if linkExists(t, h, "vnbr4") {
+			t.Error("vn vnet-create -b created bridge vnbr4 although the device is not in its namespace")
+		}
 	})
 }

@@ -420,6 +420,13 @@ func readKey(path string) (string, error) {
 			return "", fmt.Errorf("read key: %w", err)
 		}
 		defer f.Close()
+		info, err := f.Stat()
+		if err != nil {
+			return "", fmt.Errorf("read key: %w", err)
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			return "", fmt.Errorf("key file %s has mode %#o, so others may read the key (make it readable by its owner only: chmod 600 %s)", path, perm, path)
+		}
 		r = f
 	}
 	text, err := io.ReadAll(io.LimitReader(r, maxKeyText+1))

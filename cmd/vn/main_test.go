@@ -628,3 +628,37 @@ func TestTypedValue(t *testing.T) {
 		}
 	}
 }
+
+// TestVnetCreateKeyFileChecks: vn refuses a key file that others may
+// read, or that holds no key, before it sends anything.
+func TestVnetCreateKeyFileChecks(t *testing.T) {
+	dp := controltest.New()
+	path := startDaemon(t, dp)
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, text string
+		mode       os.FileMode
+		want       string
+	}{
+		{"open.key", "00112233445566778899aabbccddeeff", 0o644, "has mode 0644, so others may read the key (make it readable by its owner only: chmod 600"},
+		{"empty.key", " \n", 0o600, "the file is empty; it should hold 32 or 64 hex digits"},
+		{"missing.key", "", 0, "no such file or directory"},
+	} {
+		file := filepath.Join(dir, tt.name)
+		if tt.mode != 0 {
+			if err := os.WriteFile(file, []byte(tt.text), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(file, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := vn(t, path, "vnet-create", "-s", "conf", "-k", file, "1500")
+		if r.code != exitFailed || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("vn vnet-create -k %s: exit %d, stderr %q, want exit %d and %q", tt.name, r.code, r.stderr, exitFailed, tt.want)
+		}
+	}
+	if calls := dp.Calls(); len(calls) != 0 {
+		t.Errorf("dataplane calls %q, want none", calls)
+	}
+}

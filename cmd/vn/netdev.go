@@ -226,13 +226,19 @@ func setBridgeNoSTP(index int) error {
 // attachToBridge attaches device to bridge, creating the bridge if needed,
 // and sets the device up.
 func attachToBridge(device, bridge string) error {
+	// The device is looked up first, so that vn run in another network
+	// namespace than vnetd's creates no bridge there.
+	link, err := netlink.LinkByName(device)
+	if err != nil {
+		var notFound netlink.LinkNotFoundError
+		if errors.As(err, &notFound) {
+			return fmt.Errorf("device %s is not in this network namespace (run vn in vnetd's namespace, for example with ip netns exec)", device)
+		}
+		return fmt.Errorf("look up device %s: %w", device, err)
+	}
 	br, err := ensureBridge(bridge)
 	if err != nil {
 		return err
-	}
-	link, err := netlink.LinkByName(device)
-	if err != nil {
-		return fmt.Errorf("look up device %s: %w", device, err)
 	}
 	if err := netlink.LinkSetMaster(link, br); err != nil {
 		return fmt.Errorf("attach device %s to bridge %s: %w", device, bridge, err)
