@@ -313,8 +313,8 @@ func (ev *evaluator) varpMcaddr(a args, out []byte) ([]byte, *Error) {
 	if perr != nil {
 		return out, invalidf(text, "%s: %v", a.command, perr)
 	}
-	if !addr.IsMulticast() {
-		return out, invalidf(text, "%s: address %s is not a multicast group (use an address from 224.0.0.0 to 239.255.255.255, such as 224.10.0.1)", a.command, addr)
+	if gerr := wire.CheckGroup(addr); gerr != nil {
+		return out, invalidf(text, "%s: %v", a.command, gerr)
 	}
 	if derr := ev.dp.SetGroup(addr); derr != nil {
 		// NOTE: the dataplane may have switched to the group although

@@ -253,7 +253,8 @@ func TestCommandErrors(t *testing.T) {
 		{name: "peer unspecified", command: "(peer.add (addr 0.0.0.0))", code: CodeInvalid, value: "0.0.0.0"},
 		{name: "peer broadcast", command: "(peer.add (addr 255.255.255.255))", code: CodeInvalid, value: "255.255.255.255"},
 		{name: "peer.del multicast", command: "(peer.del (addr 239.0.0.1))", code: CodeInvalid, value: "239.0.0.1"},
-		{name: "group unicast", command: "(varp.mcaddr (addr 198.18.0.1))", code: CodeInvalid, value: "198.18.0.1", message: "not a multicast group"},
+		{name: "group unicast", command: "(varp.mcaddr (addr 198.18.0.1))", code: CodeInvalid, value: "198.18.0.1", message: "not an IPv4 multicast group"},
+		{name: "group local control block", command: "(varp.mcaddr (addr 224.0.0.1))", code: CodeInvalid, value: "224.0.0.1", message: "224.0.0.0/24, which every host and router of the link uses"},
 		{name: "group shorthand", command: "(varp.mcaddr (addr 224.1))", code: CodeInvalid, value: "224.1"},
 
 		// Ports.

@@ -211,8 +211,8 @@ func (c *Config) fill() error {
 	if !c.Group.IsValid() {
 		c.Group = wire.DefaultGroup
 	}
-	if !c.Group.Is4() || !c.Group.IsMulticast() {
-		return fmt.Errorf("invalid group address %s (use an IPv4 multicast address)", c.Group)
+	if err := wire.CheckGroup(c.Group); err != nil {
+		return fmt.Errorf("invalid multicast group: %w", err)
 	}
 	if c.GroupTTL == 0 {
 		c.GroupTTL = DefaultGroupTTL

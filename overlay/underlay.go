@@ -61,18 +61,24 @@ func (e *Engine) openUnderlay(i int, name string) (*underlayState, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("underlay interface %s has no IPv4 address (add one with: ip addr add ADDR/LEN dev %s)", name, name)
 	}
-	queues := e.conf.Queues
-	if n := attrs.NumRxQueues; n > 0 && n < queues {
-		e.log.Warn("underlay interface has fewer queues than workers; the others do not serve it",
-			zap.String("interface", name), zap.Int("queues", n), zap.Int("workers", queues))
-		queues = n
+	// The queues in use, as ethtool -l shows them; a bind to another
+	// queue fails. Without that count, the queues the device has.
+	inUse, err := rxQueues(name)
+	if err != nil {
+		inUse = attrs.NumRxQueues
 	}
-	if n, err := rxQueues(name); err == nil && n > queues {
+	queues := e.conf.Queues
+	if inUse > 0 && inUse < queues {
+		e.log.Warn("underlay interface has fewer receive queues than workers; the other workers do not serve it",
+			zap.String("interface", name), zap.Int("queues", inUse), zap.Int("workers", queues))
+		queues = inUse
+	}
+	if inUse > queues {
 		// The XDP program passes vnet packets from the other queues to
 		// the kernel and counts them as queue_out_of_range.
 		e.log.Warn("underlay interface has more receive queues than workers; vnet packets on the others are lost",
-			zap.String("interface", name), zap.Int("queues", n), zap.Int("workers", queues),
-			zap.String("fix", fmt.Sprintf("run one worker per queue (--queues %d), or reduce the interface's queues with ethtool -L %s", n, name)))
+			zap.String("interface", name), zap.Int("queues", inUse), zap.Int("workers", queues),
+			zap.String("fix", fmt.Sprintf("run one worker per queue (--queues %d), or reduce the interface's queues with ethtool -L %s", inUse, name)))
 	}
 	up := &underlayPort{
 		index:   i,

@@ -572,8 +572,8 @@ func (e *Engine) DeletePeer(addr netip.Addr) error {
 // SetGroup changes the multicast group and rejoins it on every underlay
 // interface.
 func (e *Engine) SetGroup(addr netip.Addr) error {
-	if !addr.Is4() || !addr.IsMulticast() {
-		return fmt.Errorf("group %s: %w (use an IPv4 multicast address)", addr, ErrInvalid)
+	if err := wire.CheckGroup(addr); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

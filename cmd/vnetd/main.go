@@ -19,6 +19,7 @@ import (
 
 	"github.com/vnet-xdp/vnet/control"
 	"github.com/vnet-xdp/vnet/overlay"
+	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
 	"github.com/vnet-xdp/vnet/pmd/xdpprog"
 )
@@ -136,8 +137,14 @@ func (o *options) engineConfig(log *zap.Logger) (overlay.Config, error) {
 		return c, err
 	}
 	g, err := netip.ParseAddr(o.group)
-	if err != nil || !g.Is4() || !g.IsMulticast() {
-		return c, fmt.Errorf("invalid --mcast-addr %q (use an IPv4 multicast address such as 224.10.0.1)", o.group)
+	if err != nil {
+		return c, fmt.Errorf("invalid --mcast-addr %q (use an IPv4 multicast address such as %s)", o.group, wire.DefaultGroup)
+	}
+	if err := wire.CheckGroup(g); err != nil {
+		return c, fmt.Errorf("invalid --mcast-addr: %w", err)
+	}
+	if o.groupTTL < 1 || o.groupTTL > 255 {
+		return c, fmt.Errorf("invalid --mcast-ttl %d (use 1 to 255)", o.groupTTL)
 	}
 	c.Group = g
 	if o.cpus != "" {

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -103,5 +105,26 @@ func TestConstants(t *testing.T) {
 	}
 	if got := DefaultGroup.String(); got != "224.10.0.1" {
 		t.Errorf("DefaultGroup = %s, want 224.10.0.1", got)
+	}
+}
+
+func TestCheckGroup(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string // part of the error, "" for none
+	}{
+		{"224.10.0.1", ""},
+		{"239.255.255.255", ""},
+		{"224.0.1.0", ""},
+		{"224.0.0.1", "224.0.0.0/24"},
+		{"224.0.0.255", "224.0.0.0/24"},
+		{"198.18.0.1", "not an IPv4 multicast group"},
+		{"ff02::1", "not an IPv4 multicast group"},
+	}
+	for _, tt := range tests {
+		err := CheckGroup(netip.MustParseAddr(tt.addr))
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("CheckGroup(%s) = %v, want an error containing %q", tt.addr, err, tt.want)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package wire
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Vnet protocol constants. The header file names are those of the original
 // Xen vnet sources (tools/vnet in the Xen tree, 2006 to 2011).
@@ -109,3 +112,20 @@ const (
 // DefaultGroup is the multicast group that carries flooded frames and VARP
 // requests of every vnet (if_varp.h, 0xe00a0001).
 var DefaultGroup = netip.AddrFrom4([4]byte{224, 10, 0, 1})
+
+// localControlBlock is 224.0.0.0/24, the groups that hosts and routers of
+// a link use for their own protocols, such as 224.0.0.1, all hosts
+// (RFC 5771 section 4).
+var localControlBlock = netip.MustParsePrefix("224.0.0.0/24")
+
+// CheckGroup reports why addr cannot be the group of the vnets: it must
+// be an IPv4 multicast address outside the local network control block.
+func CheckGroup(addr netip.Addr) error {
+	if !addr.Is4() || !addr.IsMulticast() {
+		return fmt.Errorf("address %s is not an IPv4 multicast group (use an address from 224.0.1.0 to 239.255.255.255, such as %s)", addr, DefaultGroup)
+	}
+	if localControlBlock.Contains(addr) {
+		return fmt.Errorf("group %s is in 224.0.0.0/24, which every host and router of the link uses for its own protocols (use another group, such as %s)", addr, DefaultGroup)
+	}
+	return nil
+}
