@@ -469,6 +469,36 @@ func (e *Engine) Start() error {
 	return nil
 }
 
+// espRejectInterval is the shortest time between two warnings about ESP
+// packets that no key opened.
+const espRejectInterval = time.Minute
+
+// espRejects watches the ESP packets that were rejected because no SA or
+// key of this host opened them, the sign of a host with another key for
+// a secure vnet. The counters alone do not say so.
+type espRejects struct {
+	last     uint64
+	reported time.Time
+}
+
+// check warns, at most once per espRejectInterval, when packets were
+// rejected since the last warning.
+func (r *espRejects) check(e *Engine, now time.Time) {
+	if now.Sub(r.reported) < espRejectInterval {
+		return
+	}
+	var noSA, auth uint64
+	for _, ew := range e.workers {
+		noSA += ew.pipe.stats.esp[esp.ReasonNoSA].load()
+		auth += ew.pipe.stats.esp[esp.ReasonAuth].load()
+	}
+	if total := noSA + auth; total > r.last {
+		e.log.Warn("ESP packets that no key of this host opened; a host may have another key for a secure vnet (vn stats counts them as esp_rejected_no_sa and esp_rejected_auth)",
+			zap.Uint64("packets", total-r.last), zap.Uint64("no_sa", noSA), zap.Uint64("auth", auth))
+		r.last, r.reported = total, now
+	}
+}
+
 // Failed returns a channel that receives an error when a worker stops
 // on its own: the dataplane no longer moves all of its traffic, and the
 // daemon should stop so that it can be restarted.
@@ -481,11 +511,13 @@ func (e *Engine) sweep() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	ttl := uint32(e.conf.EntryTTL / time.Second)
+	var rejects espRejects
 	for {
 		select {
 		case <-e.stop:
 			return
 		case now := <-t.C:
+			rejects.check(e, now)
 			clock := e.clock(now)
 			n, m := 0, 0
 			for _, vn := range e.cfg.Load().vnets {

@@ -119,6 +119,10 @@ func TestSecureVnets(t *testing.T) {
 	if stats := hs[2].mustVn("stats"); espRejected(t, stats) == 0 {
 		t.Errorf("host 3, with another key, rejected no ESP packets:\n%s", stats)
 	}
+	warned := waitFor(3*time.Second, func() bool { return strings.Contains(hs[2].log.String(), "no key of this host opened") })
+	if !warned {
+		t.Errorf("host 3, with another key, did not log the packets it could not open:\n%s", hs[2].log.String())
+	}
 
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Log("tcpdump is not installed; the underlay capture is not checked")
