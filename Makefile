@@ -10,9 +10,12 @@ help: ## list the targets
 setup: ## install the packages that the demo and the tests need (as root)
 	scripts/setup.sh
 
+REVISION := $(shell git describe --always --dirty --abbrev=12 2>/dev/null)
+LDFLAGS := -X github.com/vnet-xdp/vnet/internal/version.Revision=$(REVISION)
+
 build: ## build vnetd and vn into bin/
-	$(GO) build -o $(BIN)/vnetd ./cmd/vnetd
-	$(GO) build -o $(BIN)/vn ./cmd/vn
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/vnetd ./cmd/vnetd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/vn ./cmd/vn
 
 demo: setup build ## run vnetd on a three-host demo topology in network namespaces (as root)
 	BIN=$(CURDIR)/$(BIN) scripts/demo.sh

@@ -108,7 +108,7 @@ func (a args) vnetKey(sec overlay.Security) ([]byte, string, *Error) {
 		return nil, "", invalidf("", "%s: give either key or key-file, not both", a.command)
 	}
 	if sec == overlay.SecurityNone {
-		return nil, "", invalidf("", "%s: a key needs (security auth) or (security conf)", a.command)
+		return nil, "", invalidf("", "%s: a key needs (security auth) or (security conf) (vn vnet-create -s auth or -s conf)", a.command)
 	}
 	if hasFile {
 		if err := checkKeyFileName(name); err != nil {

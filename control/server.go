@@ -695,8 +695,7 @@ func (s *Server) stream(conn *net.UnixConn, expr Expr, head string, id uint64, l
 	if !s.writeReply(conn, append(AppendExpr(nil, okExpr), '\n'), id) {
 		return true
 	}
-	log.Info("capture streaming", zap.Stringer("vnet", spec.Vnet), zap.String("interface", spec.Interface),
-		zap.Stringer("direction", spec.Direction), zap.Int("count", spec.Count), zap.Duration("duration", spec.Duration))
+	log.Info("capture streaming", spec.LogFields()...)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

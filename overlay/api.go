@@ -71,8 +71,9 @@ type VnetInfo struct {
 	ID       wire.VnetID
 	Device   string
 	Security Security
-	// Header is the encapsulation overhead in bytes that the device
-	// reserves, 64 for EtherIP in UDP, and 0 for the physical vnet.
+	// Header is the most bytes that encapsulation adds to a frame: 64 for
+	// EtherIP in UDP, 29 or 37 more for ESP with auth or conf (a bound:
+	// the ESP padding varies), and 0 for the physical vnet.
 	Header int
 	// MTU is the MTU of the user-facing device.
 	MTU int

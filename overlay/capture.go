@@ -176,8 +176,7 @@ func (e *Engine) StartCapture(spec CaptureSpec) (*Capture, error) {
 	e.update(func(cfg *config) {
 		cfg.captures = append(append([]*Capture(nil), cfg.captures...), c)
 	})
-	e.log.Info("capture started", zap.Stringer("vnet", spec.Vnet), zap.String("interface", spec.Interface),
-		zap.Stringer("direction", spec.Direction), zap.Int("count", spec.Count), zap.Duration("duration", spec.Duration))
+	e.log.Info("capture started", spec.LogFields()...)
 	return c, nil
 }
 
@@ -306,4 +305,16 @@ func (p *pipeline) toDevice(w *pmd.Worker, cfg *config, vn *vnet, d pmd.Desc) {
 		p.tap(cfg, vn, -1, CaptureOut, d)
 	}
 	w.Transmit(vn.ports[p.worker], d)
+}
+
+// LogFields describes the capture for a log line: its vnet or its
+// interface, the direction and the limits.
+func (s CaptureSpec) LogFields() []zap.Field {
+	fields := make([]zap.Field, 0, 4)
+	if s.Interface != "" {
+		fields = append(fields, zap.String("interface", s.Interface))
+	} else {
+		fields = append(fields, zap.Stringer("vnet", s.Vnet))
+	}
+	return append(fields, zap.Stringer("direction", s.Direction), zap.Int("count", s.Count), zap.Duration("duration", s.Duration))
 }

@@ -20,7 +20,11 @@ func (e *Engine) Vnets() []VnetInfo {
 	out := []VnetInfo{{ID: wire.VnetIDPhysical, Security: SecurityNone}}
 	for _, vs := range e.vnets {
 		vn := vs.vn
-		out = append(out, VnetInfo{ID: vn.id, Device: vn.device, Security: vn.security, Header: wire.EncapLen, MTU: vn.mtu})
+		header := wire.EncapLen
+		if vn.mode != 0 {
+			header += vn.mode.Overhead()
+		}
+		out = append(out, VnetInfo{ID: vn.id, Device: vn.device, Security: vn.security, Header: header, MTU: vn.mtu})
 	}
 	slices.SortFunc(out[1:], func(a, b VnetInfo) int { return strings.Compare(string(a.ID[:]), string(b.ID[:])) })
 	return out

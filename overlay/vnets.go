@@ -93,7 +93,7 @@ func espMode(s Security) esp.Mode {
 // cfg.Device is for the user, and whose other end the dataplane polls.
 func (e *Engine) AddVnet(c VnetConfig) error {
 	if err := c.ID.CheckUsable(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	if c.Device == "" {
 		c.Device = c.ID.DefaultDevice()
@@ -124,12 +124,12 @@ func (e *Engine) AddVnet(c VnetConfig) error {
 	}
 	for _, vs := range e.vnets {
 		if vs.vn.device == c.Device {
-			return fmt.Errorf("device %s is used by vnet %s: %w (choose another name with vnetif)", c.Device, vs.vn.id, ErrExists)
+			return fmt.Errorf("device %s is used by vnet %s: %w (choose another device name: vnetif, or vn vnet-create -v)", c.Device, vs.vn.id, ErrExists)
 		}
 	}
 	if _, err := netlink.LinkByName(c.Device + DataplaneSuffix); err != nil {
 		if _, err := netlink.LinkByName(c.Device); err == nil {
-			return fmt.Errorf("device %s: %w (an interface of that name exists; choose another name with vnetif)", c.Device, ErrExists)
+			return fmt.Errorf("device %s: %w (an interface of that name exists; choose another device name: vnetif, or vn vnet-create -v)", c.Device, ErrExists)
 		}
 	}
 	index, ok := e.indices.alloc()
@@ -192,7 +192,7 @@ func (e *Engine) adopt(vs *vnetState) (bool, error) {
 		return false, nil
 	}
 	if dp.Type() != "veth" || dp.Attrs().Alias != dataplaneAlias(vn.device) {
-		return false, fmt.Errorf("device %s: %w (an interface of that name exists and vnetd did not make it; rename it or choose another name with vnetif)", vn.dpDevice, ErrExists)
+		return false, fmt.Errorf("device %s: %w (an interface of that name exists and vnetd did not make it; rename it or choose another device name: vnetif, or vn vnet-create -v)", vn.dpDevice, ErrExists)
 	}
 	if dp.Attrs().NumRxQueues < vs.queues || dp.Attrs().NumTxQueues < vs.queues {
 		e.log.Warn("left-over vnet devices have too few queues; replacing them (VMs must be attached again)",
@@ -340,7 +340,7 @@ func cloneVnets(m map[wire.VnetID]*vnet) map[wire.VnetID]*vnet {
 // DeleteVnet removes a vnet, its devices and every table entry of it.
 func (e *Engine) DeleteVnet(id wire.VnetID) error {
 	if err := id.CheckUsable(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -573,7 +573,7 @@ func (e *Engine) DeletePeer(addr netip.Addr) error {
 // interface.
 func (e *Engine) SetGroup(addr netip.Addr) error {
 	if err := wire.CheckGroup(addr); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vnet-xdp/vnet/control"
 )
 
@@ -30,6 +32,9 @@ func (c *cli) capture(args []string) error {
 	}
 	if (iface == "") == (fs.NArg() == 0) {
 		return usagef("capture: give either a VNET or -i IFACE")
+	}
+	if file == "-" && isTerminal(c.stdout) {
+		return usagef("capture: the pcap is binary; give -w FILE, or pipe it to a reader, as in vn capture ... | tcpdump -nr -")
 	}
 
 	cl, err := c.connect()
@@ -119,6 +124,16 @@ func (c *cli) varpLimits(args []string) error {
 	}
 	_, err := c.call(command("varp.limits", fields...))
 	return err
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // espKeys writes the ESP SAs of a secure vnet in the format of

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vnet-xdp/vnet/control/controltest"
@@ -61,5 +63,30 @@ func TestVarpLimits(t *testing.T) {
 	want := overlay.Limits{MaxVarpEntries: 512}
 	if got := dp.Varp().Limits; got.MaxVarpEntries != want.MaxVarpEntries || got.FloodRate != 0 {
 		t.Errorf("limits after vn varp-limits = %+v, want max entries 512 and flood rate 0", got)
+	}
+}
+
+// TestCaptureRefusesTerminal: a pcap is binary, so vn capture does not
+// write it to a terminal.
+func TestCaptureRefusesTerminal(t *testing.T) {
+	tty, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("skipped: no pseudo-terminal to write to: %v", err)
+	}
+	defer tty.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if !isTerminal(tty) || isTerminal(w) || isTerminal(&bytes.Buffer{}) {
+		t.Fatalf("isTerminal: pseudo-terminal %v, pipe %v, buffer %v, want true, false, false", isTerminal(tty), isTerminal(w), isTerminal(&bytes.Buffer{}))
+	}
+
+	var stderr bytes.Buffer
+	code := run([]string{"--socket", filepath.Join(t.TempDir(), "none"), "capture", "1500"}, tty, &stderr, func(string) string { return "" })
+	if code != exitUsage || !strings.Contains(stderr.String(), "the pcap is binary; give -w FILE") {
+		t.Errorf("vn capture to a terminal: exit %d, stderr %q, want a usage error", code, stderr.String())
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/vnet-xdp/vnet/internal/version"
 )
 
 // Exit statuses.
@@ -115,12 +117,17 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	global := flag.NewFlagSet("vn", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	global.StringVar(&c.socket, "socket", c.socket, "")
+	showVersion := global.Bool("version", false, "")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			c.printUsage(stdout, false)
 			return exitOK
 		}
 		return c.fail(usagef("%v", err))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("vn"))
+		return exitOK
 	}
 	if global.NArg() == 0 {
 		c.printUsage(stderr, false)
@@ -197,6 +204,7 @@ func parse(fs *flag.FlagSet, args []string, min, max int) error {
 
 func (c *cli) printUsage(w io.Writer, long bool) {
 	fmt.Fprintln(w, "Usage: vn [--socket PATH] COMMAND [OPTIONS] [ARGS]")
+	fmt.Fprintln(w, "       vn --version")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "--socket sets the path of vnetd's command socket (default $VNETD_SOCKET, else %s).\n", defaultSocket)
 	fmt.Fprintln(w, "Every command takes --socket and --help. Listings take --json. '-' and '_' are interchangeable in command names.")

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vnet-xdp/vnet/control"
+	"github.com/vnet-xdp/vnet/internal/version"
 	"github.com/vnet-xdp/vnet/overlay"
 	"github.com/vnet-xdp/vnet/overlay/wire"
 	"github.com/vnet-xdp/vnet/pmd"
@@ -95,9 +96,14 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.limits.FloodRate, "flood-rate", overlay.DefaultLimits.FloodRate, "maximum `rate` of frames per vnet sent to the group, per second; 0 for no limit")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "console", "log `format`: console or json")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *showVersion {
+		fmt.Println(version.String("vnetd"))
+		return nil, flag.ErrHelp
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (options start with --)", fs.Arg(0))
