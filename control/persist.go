@@ -62,7 +62,7 @@ func (ev *evaluator) commit(done string, change func(*state)) *Error {
 
 // restorable are the commands that a state file contains, the ones that
 // state.commands writes.
-var restorable = []string{"varp.mcaddr", "peer.add", "vnet.add", "vif.add"}
+var restorable = []string{"varp.mcaddr", "varp.limits", "peer.add", "vnet.add", "vif.add"}
 
 // CommandFile is a parsed file of configuration commands, such as the
 // startup file of vnetd -f.

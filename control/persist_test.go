@@ -360,11 +360,18 @@ func TestRestoreRoundTrip(t *testing.T) {
 		"(peer.add (addr 198.18.1.3) (port 4000))",
 		"(peer.add (addr 198.18.1.4))",
 		"(varp.mcaddr (addr 224.10.0.9))",
+		"(varp.limits (entries 100) (flood_rate 5000))",
 		"(peer.del (addr 198.18.1.4))",
 	} {
 		mustDo(t, srv1, cmd)
 	}
 	saved := stateCommands(t, dir)
+	// Every kind of command that a state file holds is restored.
+	for _, head := range []string{"varp.mcaddr", "varp.limits", "peer.add", "vnet.add", "vif.add"} {
+		if !slices.ContainsFunc(saved, func(c string) bool { return strings.HasPrefix(c, "("+head+" ") }) {
+			t.Errorf("state lacks a %s command:\n%s", head, strings.Join(saved, "\n"))
+		}
+	}
 	if err := srv1.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +395,12 @@ func TestRestoreRoundTrip(t *testing.T) {
 	}
 	if a, b := dp1.Varp().Group, dp2.Varp().Group; a != b {
 		t.Errorf("restored group %s, want %s", b, a)
+	}
+	if a, b := dp1.Varp().Limits, dp2.Varp().Limits; a != b {
+		t.Errorf("restored limits %+v, want %+v", b, a)
+	}
+	if asides, _ := filepath.Glob(filepath.Join(dir, "state.sxp.bad-*")); len(asides) > 0 {
+		t.Errorf("the restore set state files aside: %v", asides)
 	}
 }
 
