@@ -229,6 +229,15 @@ func (c *Config) fill() error {
 	if c.Queues == 0 {
 		c.Queues = autoQueues(c.Interfaces, c.CPUs, c.Logger)
 	}
+	if limit := servedQueues(c.Interfaces, c.Logger); limit > 0 && c.Queues > limit {
+		c.Logger.Warn("more workers than the underlay interfaces have receive queues; running one worker per queue",
+			zap.Int("workers", c.Queues), zap.Int("queues", limit),
+			zap.String("fix", "give the interfaces more queues with ethtool -L, then restart vnetd"))
+		c.Queues = limit
+		if len(c.CPUs) > limit {
+			c.CPUs = c.CPUs[:limit]
+		}
+	}
 	if c.Queues < 1 || c.Queues > 256 {
 		return fmt.Errorf("invalid queue count %d (use 1 to 256)", c.Queues)
 	}
@@ -288,26 +297,37 @@ func checkCPUs(cpus []int) error {
 var rxQueues = pmd.RxQueues
 
 // autoQueues returns the worker count when none is configured: one per
-// CPU in cpus if given, otherwise the largest receive queue count of the
+// CPU in cpus if given, otherwise one per receive queue of the
 // interfaces, at most one per CPU.
 func autoQueues(interfaces []string, cpus []int, log *zap.Logger) int {
 	if len(cpus) > 0 {
 		return len(cpus)
 	}
-	n := 1
-	for _, name := range interfaces {
-		q, err := rxQueues(name)
-		if err != nil {
-			log.Warn("cannot read the interface's receive queues; counting one", zap.String("interface", name), zap.Error(err))
-			continue
-		}
-		n = max(n, q)
-	}
+	n := max(servedQueues(interfaces, log), 1)
 	if cpus := runtime.NumCPU(); n > cpus {
 		log.Info("more receive queues than CPUs; one worker per CPU", zap.Int("queues", n), zap.Int("cpus", cpus))
 		n = cpus
 	}
 	return min(n, 256)
+}
+
+// servedQueues returns the smallest receive queue count of the
+// interfaces, or 0 when none could be read. Every worker needs a socket
+// on every underlay interface, since a worker transmits only on its own
+// sockets, and a socket binds only to a queue in use.
+func servedQueues(interfaces []string, log *zap.Logger) int {
+	n := 0
+	for _, name := range interfaces {
+		q, err := rxQueues(name)
+		if err != nil {
+			log.Warn("cannot read the interface's receive queues", zap.String("interface", name), zap.Error(err))
+			continue
+		}
+		if n == 0 || q < n {
+			n = q
+		}
+	}
+	return n
 }
 
 // clock returns the table clock: whole seconds since the engine started.

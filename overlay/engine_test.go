@@ -27,7 +27,7 @@ func TestAutoQueues(t *testing.T) {
 		cpus       []int
 		want       int
 	}{
-		{"largest of the interfaces", []string{"eth1", "eth0"}, nil, min(4, cpus)},
+		{"smallest of the interfaces", []string{"eth0", "eth1"}, nil, min(2, cpus)},
 		{"one per CPU at most", []string{"big0"}, nil, min(1000, cpus)},
 		{"unreadable counts one", []string{"gone0"}, nil, 1},
 		{"CPUs given", []string{"eth0"}, []int{0, 1, 2}, 3},
@@ -36,6 +36,17 @@ func TestAutoQueues(t *testing.T) {
 		if got := autoQueues(tt.interfaces, tt.cpus, zap.NewNop()); got != tt.want {
 			t.Errorf("%s: autoQueues(%q, %v) = %d, want %d", tt.name, tt.interfaces, tt.cpus, got, tt.want)
 		}
+	}
+
+	// More workers than an interface has queues: one per queue, on the
+	// first of the CPUs given.
+	c := Config{Interfaces: []string{"eth0", "eth1"}, Queues: 2, CPUs: []int{0, 0}}
+	queues["eth1"] = 1
+	if err := c.fill(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Queues != 1 || len(c.CPUs) != 1 {
+		t.Errorf("fill of 2 workers over interfaces of 4 and 1 queues: %d workers on CPUs %v, want 1 on [0]", c.Queues, c.CPUs)
 	}
 }
 

@@ -283,7 +283,9 @@ func (e *Engine) openVnetPorts(vs *vnetState) error {
 	// Sockets first, so that the program never steers to an empty
 	// slot; the program is attached last.
 	for wi, ew := range e.workers {
-		s, err := pmd.Open(ew.w.Umem(), pmd.SocketConfig{Ifindex: vs.dpIdx, Queue: wi, Rings: deviceRings, Tailroom: frameTailroom, TxBudget: txBudget})
+		// veth has no zero-copy mode. Copy mode also lets a worker that
+		// serves no underlay queue open its first socket here.
+		s, err := pmd.Open(ew.w.Umem(), pmd.SocketConfig{Ifindex: vs.dpIdx, Queue: wi, Rings: deviceRings, Mode: pmd.BindCopy, Tailroom: frameTailroom, TxBudget: txBudget})
 		if err != nil {
 			return err
 		}

@@ -150,8 +150,9 @@ type Socket struct {
 // cfg.Tailroom. The socket does not use multi-buffer frames, so larger
 // frames could not be received whole.
 //
-// The first socket on a UMEM borrows a frame for the zero-copy transmit
-// self-test, so it must be opened before the UMEM's worker runs.
+// In auto mode the first socket on a UMEM borrows a frame for the
+// zero-copy transmit self-test, so it must be opened before the UMEM's
+// worker runs; in the explicit modes it may be opened at any time.
 func Open(u *Umem, cfg SocketConfig) (*Socket, error) {
 	if u.closed {
 		return nil, fmt.Errorf("open AF_XDP socket on interface index %d: UMEM closed", cfg.Ifindex)
@@ -175,8 +176,10 @@ func Open(u *Umem, cfg SocketConfig) (*Socket, error) {
 	if err := CheckFrameFits(u.frameSize, ifi.MTU, cfg.Tailroom); err != nil {
 		return nil, fmt.Errorf("open AF_XDP socket on %s: %w", s.where, err)
 	}
-	if s.owner && u.running.Load() {
-		return nil, fmt.Errorf("open AF_XDP socket on %s: the first socket on a UMEM must be opened before its worker runs", s.where)
+	if s.owner && u.running.Load() && cfg.Mode == BindAuto {
+		// The transmit self-test of auto mode takes a frame from the
+		// free stack, which the running worker owns.
+		return nil, fmt.Errorf("open AF_XDP socket on %s: the first socket on a UMEM must be opened before its worker runs, or in copy or zero-copy mode", s.where)
 	}
 
 	if err := s.create(); err != nil {

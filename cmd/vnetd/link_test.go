@@ -168,3 +168,26 @@ func TestUnderlayMTULowered(t *testing.T) {
 		t.Errorf("too_big = 0 after a packet with DF that did not fit")
 	}
 }
+
+// TestMoreWorkersThanQueues: with more workers asked for than the
+// underlay has receive queues, vnetd runs one worker per queue, says so,
+// and vnets work.
+func TestMoreWorkersThanQueues(t *testing.T) {
+	hs := underlay(t, 2)
+	h := hs[0]
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h.args = []string{"--cpus", "0,1"}
+	h.start(buildBinaries(t))
+	a1 := vnetPair(t, hs[0], hs[1])
+	if !strings.Contains(h.log.String(), "more workers than the underlay interfaces have receive queues") {
+		t.Errorf("vnetd with two workers on a one-queue interface did not say so:\n%s", h.log.String())
+	}
+	if err := ping(a1, "198.19.0.2", 3); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+	if stats := h.mustVn("stats"); strings.Contains(stats, `(scope "worker 1")`) {
+		t.Errorf("vnetd runs a second worker with no underlay queue:\n%s", stats)
+	}
+}
