@@ -44,7 +44,7 @@ clean: ## remove build output
 
 .PHONY: bench bench-quick
 
-bench: build ## measure vnetd beside the kernel and AF_XDP baselines; writes docs/benchmarks.md (as root, about 20 minutes)
+bench: build ## measure vnetd beside the kernel and AF_XDP baselines; writes docs/benchmarks.md (as root, about 15 to 20 minutes)
 	$(GO) build -o $(BIN)/vnbench ./cmd/vnbench
 	$(BIN)/vnbench -bin $(BIN)
 

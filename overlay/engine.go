@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -507,14 +508,18 @@ func (r *espRejects) check(e *Engine, now time.Time) {
 	if now.Sub(r.reported) < espRejectInterval {
 		return
 	}
-	var noSA, auth uint64
+	var total, from uint64
 	for _, ew := range e.workers {
-		noSA += ew.pipe.stats.esp[esp.ReasonNoSA].load()
-		auth += ew.pipe.stats.esp[esp.ReasonAuth].load()
+		total += ew.pipe.stats.esp[esp.ReasonNoSA].load() + ew.pipe.stats.esp[esp.ReasonAuth].load()
+		if a := ew.pipe.stats.espRejectedFrom.load(); a != 0 {
+			from = a
+		}
 	}
-	if total := noSA + auth; total > r.last {
-		e.log.Warn("ESP packets that no key of this host opened; a host may have another key for a secure vnet (vn stats counts them as esp_rejected_no_sa and esp_rejected_auth)",
-			zap.Uint64("packets", total-r.last), zap.Uint64("no_sa", noSA), zap.Uint64("auth", auth))
+	if total > r.last {
+		var src [4]byte
+		binary.BigEndian.PutUint32(src[:], uint32(from))
+		e.log.Warn("ESP packets that no key of this host opened; the sender may have another key for a secure vnet (vn stats counts them as esp_rejected_no_sa and esp_rejected_auth)",
+			zap.Uint64("packets_since_last_warning", total-r.last), zap.Stringer("last_sender", netip.AddrFrom4(src)))
 		r.last, r.reported = total, now
 	}
 }
@@ -577,8 +582,12 @@ func (e *Engine) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if e.conf.KeepDevices && len(e.vnets) > 0 {
+	switch {
+	case len(e.vnets) == 0:
+	case e.conf.KeepDevices:
 		e.log.Info("vnet devices kept for the next start, which adopts them", zap.Int("vnets", len(e.vnets)))
+	default:
+		e.log.Info("vnet devices deleted, since no saved state would restore them", zap.Int("vnets", len(e.vnets)))
 	}
 	for _, us := range e.underlay {
 		if err := us.deactivate(e); err != nil {

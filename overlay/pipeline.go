@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/vnet-xdp/vnet/overlay/esp"
@@ -168,6 +169,10 @@ func (p *pipeline) openESP(w *pmd.Worker, cfg *config, up *underlayPort, d pmd.D
 	res := p.opener.Open(pkt)
 	p.stats.esp[res.Reason].inc()
 	if res.Reason != esp.ReasonNone {
+		if res.Reason == esp.ReasonNoSA || res.Reason == esp.ReasonAuth {
+			src := wire.IPv4(pkt).Src()
+			p.stats.espRejectedFrom.v.Store(uint64(binary.BigEndian.Uint32(src[:])))
+		}
 		p.drop(w, d, dropESP)
 		return
 	}

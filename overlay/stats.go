@@ -90,6 +90,9 @@ type workerStats struct {
 	// esp counts ESP packets rejected, by esp.Reason; esp[0] counts
 	// those opened.
 	esp [esp.NumReasons]counter
+	// espRejectedFrom is the outer IPv4 source, big-endian, of the last
+	// ESP packet that no SA or key opened.
+	espRejectedFrom counter
 }
 
 // vnetStats are one worker's counters for one vnet.

@@ -75,8 +75,8 @@ var subcommands []subcommand
 func init() {
 	subcommands = []subcommand{
 		{"help", "[-l] [COMMAND]", "List the commands; -l adds what each does. With a COMMAND, show its usage and options.", false, (*cli).help},
-		{"vnets", "[-a] [-l] [--json] [VNET...]", "List vnets sorted by id, or only the given ones (by id or device name). -l adds each device's state, MTU, MAC and bridge; -a adds the vifs and VARP entries of the listed vnets.", true, (*cli).vnets},
-		{"vnifs", "[--json] [VNET...]", "Show the device of each vnet: state, MTU, MAC, bridge and bridge ports.", true, (*cli).vnifs},
+		{"vnets", "[-a] [-l] [--json] [VNET...]", "List vnets sorted by id, or only the given ones (by id or device name). -l adds each device's state (up, down, or absent when it is not in vn's network namespace, as when it was moved into a container), MTU, MAC and bridge; -a adds the vifs and VARP entries of the listed vnets.", true, (*cli).vnets},
+		{"vnifs", "[--json] [VNET...]", "Show the device of each vnet: state (up, down, or absent when it is not in vn's network namespace), MTU, MAC, bridge and bridge ports.", true, (*cli).vnifs},
 		{"vifs", "[--json]", "List the vif table: local MACs that VARP answers for.", true, (*cli).vifs},
 		{"vnet-create", "[-s LEVEL] [-k KEYFILE] [-b BRIDGE] [-v VNETIF] VNET", "Create a vnet. -s sets the security level (none, auth or conf), -k the file holding its key (32 or 64 hex digits, the same on every host; without -k vnetd reads vnet-ID.key in its key directory), -v the device name. -b creates the bridge if missing (STP off, forward delay 0) and attaches the vnet's device to it.", false, (*cli).vnetCreate},
 		{"vnet-delete", "[-b] VNET", "Delete a vnet, given by id or device name. Its device is first detached from its bridge; -b also deletes the bridge when no other ports remain.", false, (*cli).vnetDelete},

@@ -80,7 +80,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.startupFile, "f", "", "same as --`file`")
 	fs.StringVar(&o.group, "mcast-addr", "224.10.0.1", "multicast group `address` for broadcast, multicast and unknown unicast frames")
 	fs.IntVar(&o.groupTTL, "mcast-ttl", overlay.DefaultGroupTTL, "IPv4 `TTL` of packets sent to the group")
-	fs.IntVar(&o.queues, "queues", 0, "`number` of queues served on each underlay interface, one worker each (default: one per CPU of --cpus, or else the interfaces' receive queues as ethtool -l shows them, at most one per CPU)")
+	fs.IntVar(&o.queues, "queues", 0, "`number` of queues served on each underlay interface, one worker each (default: one per CPU of --cpus, or else one per receive queue as ethtool -l shows them, at most one per CPU; the interface with the fewest queues sets the limit)")
 	fs.StringVar(&o.cpus, "cpus", "", "comma-separated `list` of CPUs to pin the workers to, one per queue (default: the last CPUs)")
 	fs.StringVar(&o.bindMode, "bind-mode", "auto", "AF_XDP bind `mode` of the underlay sockets: auto, copy or zerocopy")
 	fs.BoolVar(&o.zerocopy, "zerocopy", false, "require zero-copy AF_XDP on the underlay (same as --bind-mode zerocopy)")

@@ -119,9 +119,12 @@ func TestSecureVnets(t *testing.T) {
 	if stats := hs[2].mustVn("stats"); espRejected(t, stats) == 0 {
 		t.Errorf("host 3, with another key, rejected no ESP packets:\n%s", stats)
 	}
-	warned := waitFor(3*time.Second, func() bool { return strings.Contains(hs[2].log.String(), "no key of this host opened") })
+	warned := waitFor(3*time.Second, func() bool {
+		log := hs[2].log.String()
+		return strings.Contains(log, "no key of this host opened") && strings.Contains(log, `"last_sender": "198.18.0.`)
+	})
 	if !warned {
-		t.Errorf("host 3, with another key, did not log the packets it could not open:\n%s", hs[2].log.String())
+		t.Errorf("host 3, with another key, did not log the packets it could not open and their sender:\n%s", hs[2].log.String())
 	}
 
 	if _, err := exec.LookPath("tcpdump"); err != nil {
