@@ -235,10 +235,13 @@ func TestBridgeCommandsInNamespace(t *testing.T) {
 
 		// A device in another namespace than vn's: no bridge is made
 		// here, and the error says where to run vn.
-		dp.AfterAddVnet = nil
+		dp.AfterAddVnet, dp.BeforeDeleteVnet = nil, nil
 		r = vn(t, path, "vnet-create", "-b", "vnbr4", "1504")
-		if r.code != exitFailed || !strings.Contains(r.stderr, "device vnif1504 is not in this network namespace (run vn in vnetd's namespace") {
+		if r.code != exitFailed || !strings.Contains(r.stderr, "vnet "+"0000:0000:0000:0000:0000:0000:0000:1504 not created: device vnif1504 is not in this network namespace (run vn in vnetd's namespace") {
 			t.Errorf("vn vnet-create -b vnbr4 with the device elsewhere: exit %d, stderr %q, want exit 1 saying where to run vn", r.code, r.stderr)
+		}
+		if out := mustVN(t, path, "vnets"); strings.Contains(out, "1504") {
+			t.Errorf("vnet 1504 is listed after vnet-create -b failed to attach it:\n%s", out)
 		}
 		if linkExists(t, h, "vnbr4") {
 			t.Error("vn vnet-create -b created bridge vnbr4 although the device is not in its namespace")

@@ -400,7 +400,16 @@ func (c *cli) vnetCreate(args []string) error {
 	if row.device == "" {
 		return fmt.Errorf("vnet %s was created without a device, so it cannot join bridge %s", row.id, bridge)
 	}
-	if err := attachToBridge(row.device, bridge); err != nil {
+	err = attachToBridge(row.device, bridge)
+	if errors.Is(err, errDeviceElsewhere) {
+		// vn runs in another namespace than vnetd: nothing here can
+		// attach the device, so the vnet is taken back.
+		if _, derr := cl.do(command("vnet.del", field("id", row.id.String()))); derr != nil {
+			return fmt.Errorf("vnet %s was created, but %w; deleting it again failed: %v", row.id, err, derr)
+		}
+		return fmt.Errorf("vnet %s not created: %w", row.id, err)
+	}
+	if err != nil {
 		return fmt.Errorf("vnet %s was created, but %w (attach device %s by hand, or run vn vnet-delete %s)", row.id, err, row.device, idText)
 	}
 	return nil

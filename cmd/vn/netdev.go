@@ -223,6 +223,10 @@ func setBridgeNoSTP(index int) error {
 	return err
 }
 
+// errDeviceElsewhere is returned by attachToBridge when the device is
+// not in vn's network namespace.
+var errDeviceElsewhere = errors.New("is not in this network namespace")
+
 // attachToBridge attaches device to bridge, creating the bridge if needed,
 // and sets the device up.
 func attachToBridge(device, bridge string) error {
@@ -232,7 +236,7 @@ func attachToBridge(device, bridge string) error {
 	if err != nil {
 		var notFound netlink.LinkNotFoundError
 		if errors.As(err, &notFound) {
-			return fmt.Errorf("device %s is not in this network namespace (run vn in vnetd's namespace, for example with ip netns exec)", device)
+			return fmt.Errorf("device %s %w (run vn in vnetd's namespace, for example with ip netns exec)", device, errDeviceElsewhere)
 		}
 		return fmt.Errorf("look up device %s: %w", device, err)
 	}
