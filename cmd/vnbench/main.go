@@ -344,16 +344,10 @@ const idleBusy = 10
 func (h *harness) waitForIdle(ctx context.Context) {
 	deadline := time.Now().Add(h.opts.waitIdle)
 	for {
-		before, err := bench.ReadCPUTimes()
-		if err != nil {
+		use, ok := cpuUse(ctx)
+		if !ok {
 			return
 		}
-		sleepCtx(ctx, 2*time.Second)
-		after, err := bench.ReadCPUTimes()
-		if err != nil || ctx.Err() != nil {
-			return
-		}
-		use := bench.CPUUsage(before, after)
 		busiest := 0.0
 		for _, u := range use {
 			busiest = max(busiest, u.Busy())
@@ -376,18 +370,28 @@ func (h *harness) waitForIdle(ctx context.Context) {
 // seconds after the harness stopped its own processes. The load average
 // cannot show it: it still counts the harness's last minute.
 func (h *harness) measureBackgroundEnd(ctx context.Context) {
+	use, ok := cpuUse(ctx)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	h.report.Host.BackgroundEnd = use
+	h.mu.Unlock()
+}
+
+// cpuUse returns how each CPU spent the next two seconds, and false when
+// /proc/stat cannot be read or ctx ends first.
+func cpuUse(ctx context.Context) ([]bench.CPUUse, bool) {
 	before, err := bench.ReadCPUTimes()
 	if err != nil {
-		return
+		return nil, false
 	}
 	sleepCtx(ctx, 2*time.Second)
 	after, err := bench.ReadCPUTimes()
 	if err != nil || ctx.Err() != nil {
-		return
+		return nil, false
 	}
-	h.mu.Lock()
-	h.report.Host.BackgroundEnd = bench.CPUUsage(before, after)
-	h.mu.Unlock()
+	return bench.CPUUsage(before, after), true
 }
 
 // write writes the raw JSON, the markdown report and its plots, and the
