@@ -149,6 +149,23 @@ func (s *Server) Restore(startup *CommandFile) error {
 	return nil
 }
 
+// restoreCommand applies one command of the state file. It warns when
+// the saved group replaces the one vnetd started with, since the saved
+// group wins over --mcast-addr.
+func (s *Server) restoreCommand(log *zap.Logger, head string, expr Expr) *Error {
+	if head != "varp.mcaddr" {
+		_, _, cmdErr := s.eval.eval(expr, nil)
+		return cmdErr
+	}
+	before := s.eval.dp.Varp().Group
+	_, _, cmdErr := s.eval.eval(expr, nil)
+	if after := s.eval.dp.Varp().Group; cmdErr == nil && after != before {
+		log.Warn("the saved multicast group replaces the one vnetd started with (change it with varp.mcaddr)",
+			zap.Stringer("group", after), zap.Stringer("started_with", before))
+	}
+	return cmdErr
+}
+
 func (s *Server) restoreState(p *persistence) error {
 	log := s.log.With(zap.String("file", p.store.path))
 	data, err := p.store.read()
@@ -177,12 +194,7 @@ func (s *Server) restoreState(p *persistence) error {
 		head, _ := st.Expr.Head()
 		var cmdErr *Error
 		if slices.Contains(restorable, head) {
-			before := s.eval.dp.Varp().Group
-			_, _, cmdErr = s.eval.eval(st.Expr, nil)
-			if after := s.eval.dp.Varp().Group; cmdErr == nil && after != before {
-				log.Warn("the saved multicast group replaces the one vnetd started with (change it with varp.mcaddr)",
-					zap.Stringer("group", after), zap.Stringer("started_with", before))
-			}
+			cmdErr = s.restoreCommand(log, head, st.Expr)
 		} else {
 			cmdErr = invalidf(head, "%s is not a command that a state file contains (use %s)", abbreviate(st.Expr), strings.Join(restorable, ", "))
 		}

@@ -227,10 +227,11 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	limit := servedQueues(c.Interfaces, c.Logger)
 	if c.Queues == 0 {
-		c.Queues = autoQueues(c.Interfaces, c.CPUs, c.Logger)
+		c.Queues = autoQueues(limit, c.CPUs, c.Logger)
 	}
-	if limit := servedQueues(c.Interfaces, c.Logger); limit > 0 && c.Queues > limit {
+	if limit > 0 && c.Queues > limit {
 		c.Logger.Warn("more workers than the underlay interfaces have receive queues; running one worker per queue",
 			zap.Int("workers", c.Queues), zap.Int("queues", limit),
 			zap.String("fix", "give the interfaces more queues with ethtool -L, then restart vnetd"))
@@ -298,13 +299,13 @@ func checkCPUs(cpus []int) error {
 var rxQueues = pmd.RxQueues
 
 // autoQueues returns the worker count when none is configured: one per
-// CPU in cpus if given, otherwise one per receive queue of the
-// interfaces, at most one per CPU.
-func autoQueues(interfaces []string, cpus []int, log *zap.Logger) int {
+// CPU in cpus if given, otherwise one per served queue (see
+// servedQueues; 0 counts one), at most one per CPU.
+func autoQueues(served int, cpus []int, log *zap.Logger) int {
 	if len(cpus) > 0 {
 		return len(cpus)
 	}
-	n := max(servedQueues(interfaces, log), 1)
+	n := max(served, 1)
 	if cpus := runtime.NumCPU(); n > cpus {
 		log.Info("more receive queues than CPUs; one worker per CPU", zap.Int("queues", n), zap.Int("cpus", cpus))
 		n = cpus

@@ -33,7 +33,7 @@ func TestAutoQueues(t *testing.T) {
 		{"CPUs given", []string{"eth0"}, []int{0, 1, 2}, 3},
 	}
 	for _, tt := range tests {
-		if got := autoQueues(tt.interfaces, tt.cpus, zap.NewNop()); got != tt.want {
+		if got := autoQueues(servedQueues(tt.interfaces, zap.NewNop()), tt.cpus, zap.NewNop()); got != tt.want {
 			t.Errorf("%s: autoQueues(%q, %v) = %d, want %d", tt.name, tt.interfaces, tt.cpus, got, tt.want)
 		}
 	}
