@@ -126,8 +126,8 @@ func (a args) vnetKey(sec overlay.Security) ([]byte, string, *Error) {
 
 // secureKey returns the key of a secure vnet and the key file the state
 // refers to. An inline key is saved to the key directory, so that the
-// state never contains key material; without a key directory it is used
-// but not saved, and the vnet does not survive a restart with it. With
+// state never contains key material. Without a key directory the key is
+// used but not saved, so the vnet is not restored after a restart. With
 // neither key nor key-file, the key directory's file for the vnet is
 // used.
 func (ev *evaluator) secureKey(command string, id wire.VnetID, key []byte, keyFile string) ([]byte, string, *Error) {

@@ -194,9 +194,9 @@ func (p *pipeline) seal(w *pmd.Worker, vn *vnet, up *underlayPort, d pmd.Desc) (
 
 // toGroup sends a complete group packet built for the first underlay
 // port to the peers and out of that port. With copyToPorts the other
-// underlay ports send copies with their own source addresses; a packet
-// sealed in ESP cannot be copied that way, and its sender seals one for
-// each port instead.
+// underlay ports send copies with their own source addresses. A packet
+// sealed in ESP cannot be copied that way, because its SA is bound to
+// the source address, so its sender seals one for each port instead.
 func (p *pipeline) toGroup(w *pmd.Worker, cfg *config, d pmd.Desc, copyToPorts bool) {
 	frame := p.umem.Frame(d)
 	for i := 1; copyToPorts && i < len(cfg.underlay); i++ {

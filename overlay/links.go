@@ -174,9 +174,9 @@ func (us *underlayState) setOperUp(e *Engine, up bool) {
 }
 
 // setUnderlayMTU follows a change of an underlay interface's MTU. The
-// data path then answers inner packets that no longer fit with ICMP
-// "fragmentation needed" rather than sending packets the link drops.
-// The vnet devices keep their MTU. The caller holds e.mu.
+// data path then fragments inner packets that no longer fit, or replies
+// to them with ICMP "fragmentation needed", rather than sending packets
+// the link drops. The vnet devices keep their MTU. The caller holds e.mu.
 func (e *Engine) setUnderlayMTU(i, mtu int) {
 	us := e.underlay[i]
 	old := us.port

@@ -234,7 +234,8 @@ func TestBridgeCommandsInNamespace(t *testing.T) {
 		}
 
 		// A device in another namespace than vn's: no bridge is made
-		// here, and the error says where to run vn.
+		// here, the vnet is deleted again, and the error names vnetd's
+		// namespace as the place to run vn.
 		dp.AfterAddVnet, dp.BeforeDeleteVnet = nil, nil
 		r = vn(t, path, "vnet-create", "-b", "vnbr4", "1504")
 		if r.code != exitFailed || !strings.Contains(r.stderr, "vnet "+"0000:0000:0000:0000:0000:0000:0000:1504 not created: device vnif1504 is not in this network namespace (run vn in vnetd's namespace") {

@@ -169,9 +169,9 @@ func TestUnderlayMTULowered(t *testing.T) {
 	}
 }
 
-// TestMoreWorkersThanQueues: with more workers asked for than the
-// underlay has receive queues, vnetd runs one worker per queue, says so,
-// and vnets work.
+// TestMoreWorkersThanQueues: with more workers requested than the
+// underlay has receive queues, vnetd runs one worker per queue, logs a
+// warning, and vnets work.
 func TestMoreWorkersThanQueues(t *testing.T) {
 	hs := underlay(t, 2)
 	h := hs[0]
